@@ -5,6 +5,8 @@
 //!   every test of the workspace (unit, integration, doctests, property tests)
 //!   and the BDD suite where it exists. Exits non-zero on any failure and names
 //!   the steps that failed.
+//! - `cargo xtask bdd [ARGS]` — the cucumber suite in `bdd/`; ARGS go to the
+//!   runner (`--tags EXPR`, a feature path; see `bdd/README.md`).
 //! - `cargo xtask proptest` — every property test with a nightly-sized case
 //!   count and a fixed, printed seed.
 
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("proptest") => proptest(),
+        Some("bdd") => bdd(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -35,61 +38,107 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci         formatting, clippy (-D warnings), all workspace tests; the CI gate
+  ci         formatting, clippy (-D warnings), all workspace tests, the BDD suite; the CI gate
+  bdd [ARGS] the cucumber suite (ARGS: --tags EXPR, a feature file or folder)
   proptest   every property test with PROPTEST_CASES=2048 and a fixed seed";
 
 /// One step of a gate: a name for the summary and the cargo arguments.
 struct Step {
     name: &'static str,
-    args: &'static [&'static str],
+    args: Vec<String>,
     env: &'static [(&'static str, &'static str)],
 }
 
-const CI_STEPS: &[Step] = &[
-    Step {
-        name: "fmt",
-        args: &["fmt", "--all", "--check"],
-        env: &[],
-    },
-    Step {
-        name: "clippy",
-        args: &[
-            "clippy",
-            "--locked",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        env: &[],
-    },
-    Step {
-        name: "test",
-        args: &["test", "--locked", "--workspace"],
-        env: &[],
-    },
-];
+impl Step {
+    fn new(name: &'static str, args: &[&str]) -> Self {
+        Self {
+            name,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: &[],
+        }
+    }
+}
+
+/// The BDD runner: `cargo test -p bdd --test bdd -- ARGS`.
+fn bdd_step(extra: &[String]) -> Step {
+    let mut step = Step::new(
+        "bdd",
+        &["test", "--locked", "-p", "bdd", "--test", "bdd", "--"],
+    );
+    step.args.extend(extra.iter().cloned());
+    step
+}
+
+fn bdd_exists() -> bool {
+    workspace_root().join("bdd").join("Cargo.toml").is_file()
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    // xtask lives one level below the workspace root.
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
 
 fn ci() -> ExitCode {
-    run_steps("ci", CI_STEPS)
+    // `--all-features` turns on `test-util`, which the tamper tests need.
+    let mut steps = vec![
+        Step::new("fmt", &["fmt", "--all", "--check"]),
+        Step::new(
+            "clippy",
+            &[
+                "clippy",
+                "--locked",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        Step::new(
+            "test",
+            &["test", "--locked", "--workspace", "--all-features"],
+        ),
+    ];
+    if bdd_exists() {
+        steps.push(bdd_step(&[]));
+    } else {
+        println!("xtask ci: no bdd/Cargo.toml yet, so there is no BDD step");
+    }
+    run_steps("ci", &steps)
+}
+
+fn bdd(args: &[String]) -> ExitCode {
+    if !bdd_exists() {
+        eprintln!("xtask bdd: bdd/Cargo.toml does not exist");
+        return ExitCode::FAILURE;
+    }
+    run_steps("bdd", &[bdd_step(args)])
 }
 
 fn proptest() -> ExitCode {
     println!(
         "xtask proptest: PROPTEST_CASES={NIGHTLY_PROPTEST_CASES} PROPTEST_RNG_SEED={NIGHTLY_PROPTEST_SEED}"
     );
-    run_steps(
-        "proptest",
-        &[Step {
-            name: "property tests",
-            args: &["test", "--locked", "--workspace", "--release", "prop_"],
-            env: &[
-                ("PROPTEST_CASES", NIGHTLY_PROPTEST_CASES),
-                ("PROPTEST_RNG_SEED", NIGHTLY_PROPTEST_SEED),
-            ],
-        }],
-    )
+    let mut step = Step::new(
+        "property tests",
+        &[
+            "test",
+            "--locked",
+            "--workspace",
+            "--all-features",
+            "--release",
+            "prop_",
+        ],
+    );
+    step.env = &[
+        ("PROPTEST_CASES", NIGHTLY_PROPTEST_CASES),
+        ("PROPTEST_RNG_SEED", NIGHTLY_PROPTEST_SEED),
+    ];
+    run_steps("proptest", &[step])
 }
 
 /// Runs every step even after a failure, so one run shows everything that is
@@ -98,10 +147,15 @@ fn run_steps(gate: &str, steps: &[Step]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut failed = Vec::new();
     for step in steps {
-        println!("\n==> xtask {gate}: {} (cargo {})", step.name, step.args.join(" "));
+        println!(
+            "\n==> xtask {gate}: {} (cargo {})",
+            step.name,
+            step.args.join(" ")
+        );
         let started = Instant::now();
         let status = Command::new(&cargo)
-            .args(step.args)
+            .current_dir(workspace_root())
+            .args(&step.args)
             .envs(step.env.iter().copied())
             .status();
         let seconds = started.elapsed().as_secs_f64();

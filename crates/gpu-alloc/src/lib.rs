@@ -12,7 +12,9 @@
 //!   with fault injection; the default where there is no GPU, and what tests
 //!   and CI use.
 //!
-//! [`open`] picks one from a [`BackendChoice`].
+//! [`open`] picks one from a [`BackendChoice`]. [`bench`] measures copy
+//! throughput beside a host-memory baseline (the `copy_bench` example and
+//! `vramctl bench copy`).
 //!
 //! # Key design decision
 //! The CUDA driver is loaded at run time (cudarc with dynamic loading, see
@@ -49,6 +51,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 mod buffer;
 pub mod cuda;
 mod error;

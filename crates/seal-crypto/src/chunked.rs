@@ -449,7 +449,10 @@ mod tests {
                     verify_chunk(&root, data.len() as u64, &bad, &proof),
                     Err(ChunkedError::Mismatch { index: i })
                 );
-                let wrong_index = ChunkProof { index: (i + 1) % n, ..proof.clone() };
+                let wrong_index = ChunkProof {
+                    index: (i + 1) % n,
+                    ..proof.clone()
+                };
                 if n > 1 {
                     assert!(verify_chunk(&root, data.len() as u64, chunk, &wrong_index).is_err());
                 }
@@ -460,11 +463,21 @@ mod tests {
     #[test]
     fn out_of_range_is_typed() {
         let tree = ChunkTree::from_bytes(&[1, 2, 3]);
-        assert_eq!(tree.proof(1), Err(ChunkedError::NoSuchChunk { index: 1, count: 1 }));
-        assert_eq!(tree.chunk_range(5), Err(ChunkedError::NoSuchChunk { index: 5, count: 1 }));
+        assert_eq!(
+            tree.proof(1),
+            Err(ChunkedError::NoSuchChunk { index: 1, count: 1 })
+        );
+        assert_eq!(
+            tree.chunk_range(5),
+            Err(ChunkedError::NoSuchChunk { index: 5, count: 1 })
+        );
         assert!(matches!(
             ChunkTree::from_leaves(vec![], 1),
-            Err(ChunkedError::LeafCountMismatch { leaves: 0, bytes: 1, expected: 1 })
+            Err(ChunkedError::LeafCountMismatch {
+                leaves: 0,
+                bytes: 1,
+                expected: 1
+            })
         ));
     }
 

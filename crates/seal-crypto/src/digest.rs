@@ -234,12 +234,21 @@ mod tests {
     fn parse_errors_are_typed() {
         assert_eq!(
             "abc".parse::<Digest>(),
-            Err(DigestError::WrongLength { expected: 32, actual: 1 })
+            Err(DigestError::WrongLength {
+                expected: 32,
+                actual: 1
+            })
         );
         let mut bad = "0".repeat(64);
         bad.replace_range(5..6, "g");
-        assert_eq!(bad.parse::<Digest>(), Err(DigestError::NotHex { position: 5 }));
-        assert!(matches!("é".repeat(32).parse::<Digest>(), Err(DigestError::NotHex { position: 0 })));
+        assert_eq!(
+            bad.parse::<Digest>(),
+            Err(DigestError::NotHex { position: 5 })
+        );
+        assert!(matches!(
+            "é".repeat(32).parse::<Digest>(),
+            Err(DigestError::NotHex { position: 0 })
+        ));
     }
 
     #[test]

@@ -39,7 +39,9 @@ pub enum KeyError {
     #[error("key material is empty; supply at least {MIN_KEY_BYTES} random bytes")]
     Empty,
     /// Fewer than [`MIN_KEY_BYTES`].
-    #[error("key material is {actual} bytes; at least {min} are required (generate 32 random bytes)")]
+    #[error(
+        "key material is {actual} bytes; at least {min} are required (generate 32 random bytes)"
+    )]
     TooShort {
         /// The minimum, [`MIN_KEY_BYTES`].
         min: usize,
@@ -259,15 +261,25 @@ mod tests {
         assert_eq!(WorkerSecret::new(&[]).unwrap_err(), KeyError::Empty);
         assert_eq!(
             SealKey::from_bytes(&[1; 31]).unwrap_err(),
-            KeyError::TooShort { min: 32, actual: 31 }
+            KeyError::TooShort {
+                min: 32,
+                actual: 31
+            }
         );
         assert_eq!(
             SealKey::from_bytes(&[1; 1025]).unwrap_err(),
-            KeyError::TooLong { max: 1024, actual: 1025 }
+            KeyError::TooLong {
+                max: 1024,
+                actual: 1025
+            }
         );
         assert!(SealKey::from_bytes(&[1; 32]).is_ok());
         assert!(WorkerSecret::from_vec(vec![1; 1024]).is_ok());
-        assert!(KeyError::TooShort { min: 32, actual: 3 }.to_string().contains("32"));
+        assert!(
+            KeyError::TooShort { min: 32, actual: 3 }
+                .to_string()
+                .contains("32")
+        );
     }
 
     #[test]
@@ -303,13 +315,22 @@ mod tests {
     #[test]
     fn rfc4231_hmac_sha256_all_cases() {
         let file: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/vectors/rfc4231-hmac-sha256.json")).unwrap();
+            serde_json::from_str(include_str!("../tests/vectors/rfc4231-hmac-sha256.json"))
+                .unwrap();
         let vectors = file["vectors"].as_array().unwrap();
         assert_eq!(vectors.len(), 7);
         for v in vectors {
-            let tag = hmac_sha256_unchecked(&hex(v["key"].as_str().unwrap()), &hex(v["data"].as_str().unwrap()));
+            let tag = hmac_sha256_unchecked(
+                &hex(v["key"].as_str().unwrap()),
+                &hex(v["data"].as_str().unwrap()),
+            );
             let want = hex(v["hmac_sha256"].as_str().unwrap());
-            assert_eq!(&tag[..want.len()], &want[..], "RFC 4231 case {}", v["test_case"]);
+            assert_eq!(
+                &tag[..want.len()],
+                &want[..],
+                "RFC 4231 case {}",
+                v["test_case"]
+            );
         }
     }
 
@@ -317,7 +338,8 @@ mod tests {
     #[test]
     fn rfc5869_hkdf_sha256_all_cases() {
         let file: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/vectors/rfc5869-hkdf-sha256.json")).unwrap();
+            serde_json::from_str(include_str!("../tests/vectors/rfc5869-hkdf-sha256.json"))
+                .unwrap();
         let vectors = file["vectors"].as_array().unwrap();
         assert_eq!(vectors.len(), 3);
         for v in vectors {
@@ -329,7 +351,12 @@ mod tests {
                 &mut okm,
             )
             .unwrap();
-            assert_eq!(okm, hex(v["okm"].as_str().unwrap()), "RFC 5869 case {}", v["test_case"]);
+            assert_eq!(
+                okm,
+                hex(v["okm"].as_str().unwrap()),
+                "RFC 5869 case {}",
+                v["test_case"]
+            );
         }
     }
 

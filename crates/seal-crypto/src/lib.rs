@@ -15,6 +15,8 @@
 //!   context string, zeroized on drop, shown only by [`Fingerprint`].
 //! - [`SealClaims`], [`sign`] and [`verify`]: an HMAC-SHA256 seal over a
 //!   canonical, versioned, length-prefixed encoding ([`CanonicalEncoder`]).
+//! - [`bench`]: a measurement harness for the digest benchmark, used by the
+//!   `digest` example and `vramctl bench digest`.
 //!
 //! The one design decision that shapes the rest: **a seal binds both digests**.
 //! The plain digest is what operators compare with a model catalog; the
@@ -41,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 mod chunked;
 mod digest;
 mod encoding;
@@ -48,7 +51,7 @@ mod keys;
 mod seal;
 
 pub use chunked::{
-    CHUNK_SIZE, ChunkProof, ChunkTree, ChunkedHasher, ChunkedError, ShardDigester, ShardDigests,
+    CHUNK_SIZE, ChunkProof, ChunkTree, ChunkedError, ChunkedHasher, ShardDigester, ShardDigests,
     leaf_hash, node_hash, verify_chunk,
 };
 pub use digest::{Digest, DigestError, Sha256Stream, ct_eq, sha256, sha256_reader};
@@ -57,6 +60,4 @@ pub use keys::{
     Fingerprint, KeyError, MAX_KEY_BYTES, MIN_KEY_BYTES, MacMismatch, SealKey, WorkerSecret,
     context,
 };
-pub use seal::{
-    MAX_SHARD_ID_BYTES, SEAL_VERSION, SealClaims, SealError, Signature, sign, verify,
-};
+pub use seal::{MAX_SHARD_ID_BYTES, SEAL_VERSION, SealClaims, SealError, Signature, sign, verify};

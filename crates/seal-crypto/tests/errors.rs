@@ -1,5 +1,10 @@
 //! Every bad input gets its typed error and nothing panics (spec `SC-ERR-001`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use seal_crypto::{
     ChunkTree, ChunkedError, Digest, DigestError, KeyError, SealClaims, SealError, SealKey,
@@ -13,13 +18,22 @@ fn valid() -> SealClaims {
 #[test]
 fn claims_are_validated_before_signing() {
     let (d, r) = (sha256(b"w"), sha256(b"r"));
-    assert_eq!(SealClaims::new("", d, r, 1, 0, 0), Err(SealError::EmptyShardId));
+    assert_eq!(
+        SealClaims::new("", d, r, 1, 0, 0),
+        Err(SealError::EmptyShardId)
+    );
     assert_eq!(
         SealClaims::new(&"a".repeat(257), d, r, 1, 0, 0),
-        Err(SealError::ShardIdTooLong { max: 256, actual: 257 })
+        Err(SealError::ShardIdTooLong {
+            max: 256,
+            actual: 257
+        })
     );
     assert!(SealClaims::new(&"a".repeat(256), d, r, 1, 0, 0).is_ok());
-    assert_eq!(SealClaims::new("s", d, r, 0, 0, 0), Err(SealError::ZeroSize));
+    assert_eq!(
+        SealClaims::new("s", d, r, 0, 0, 0),
+        Err(SealError::ZeroSize)
+    );
     // Claims built by hand are checked again at signing.
     let key = SealKey::from_bytes(&[3; 32]).unwrap();
     let mut c = valid();
@@ -34,7 +48,10 @@ fn claims_are_validated_before_signing() {
 fn wrong_length_digests_and_signatures_are_typed() {
     assert_eq!(
         Digest::from_slice(&[0; 33]),
-        Err(DigestError::WrongLength { expected: 32, actual: 33 })
+        Err(DigestError::WrongLength {
+            expected: 32,
+            actual: 33
+        })
     );
     assert_eq!(
         "zz".repeat(32).parse::<Digest>(),
@@ -42,7 +59,11 @@ fn wrong_length_digests_and_signatures_are_typed() {
     );
     assert_eq!(
         Signature::from_slice(&[0; 16]),
-        Err(SealError::WrongLength { field: "signature", expected: 32, actual: 16 })
+        Err(SealError::WrongLength {
+            field: "signature",
+            expected: 32,
+            actual: 16
+        })
     );
 }
 
@@ -53,14 +74,25 @@ fn any_signature_mismatch_is_one_error_kind() {
     let other = SealKey::derive(&secret, context::AUDIT_CHAIN).unwrap();
     let c = valid();
     let sig = sign(&key, &c).unwrap();
-    for bad in [&[][..], &[0u8; 32][..], &sig.as_bytes()[..31], &[0u8; 64][..]] {
+    for bad in [
+        &[][..],
+        &[0u8; 32][..],
+        &sig.as_bytes()[..31],
+        &[0u8; 64][..],
+    ] {
         assert_eq!(verify(&key, &c, bad), Err(SealError::VerificationFailed));
     }
-    assert_eq!(verify(&other, &c, sig.as_bytes()), Err(SealError::VerificationFailed));
+    assert_eq!(
+        verify(&other, &c, sig.as_bytes()),
+        Err(SealError::VerificationFailed)
+    );
     // Invalid claims never verify, and say nothing more than a mismatch.
     let mut zero = c.clone();
     zero.size_bytes = 0;
-    assert_eq!(verify(&key, &zero, sig.as_bytes()), Err(SealError::VerificationFailed));
+    assert_eq!(
+        verify(&key, &zero, sig.as_bytes()),
+        Err(SealError::VerificationFailed)
+    );
     // Round-trip through the signature's own text form.
     let parsed: Signature = serde_json::from_str(&serde_json::to_string(&sig).unwrap()).unwrap();
     assert!(verify(&key, &c, parsed.as_bytes()).is_ok());
@@ -70,13 +102,29 @@ fn any_signature_mismatch_is_one_error_kind() {
 fn key_bounds_name_the_bound() {
     for (len, want) in [
         (0, KeyError::Empty),
-        (31, KeyError::TooShort { min: 32, actual: 31 }),
-        (1025, KeyError::TooLong { max: 1024, actual: 1025 }),
+        (
+            31,
+            KeyError::TooShort {
+                min: 32,
+                actual: 31,
+            },
+        ),
+        (
+            1025,
+            KeyError::TooLong {
+                max: 1024,
+                actual: 1025,
+            },
+        ),
     ] {
         assert_eq!(SealKey::from_bytes(&vec![1; len]).unwrap_err(), want);
         assert_eq!(WorkerSecret::new(&vec![1; len]).unwrap_err(), want);
     }
-    let msg = KeyError::TooLong { max: 1024, actual: 2000 }.to_string();
+    let msg = KeyError::TooLong {
+        max: 1024,
+        actual: 2000,
+    }
+    .to_string();
     assert!(msg.contains("1024") && msg.contains("2000"), "{msg}");
 }
 
@@ -93,8 +141,14 @@ fn errors_never_show_key_bytes() {
 #[test]
 fn chunk_errors_are_typed() {
     let tree = ChunkTree::from_bytes(&[0; 10]);
-    assert_eq!(tree.check_chunk(0, &[1; 10]), Err(ChunkedError::Mismatch { index: 0 }));
-    assert_eq!(tree.check_chunk(4, &[0; 10]), Err(ChunkedError::NoSuchChunk { index: 4, count: 1 }));
+    assert_eq!(
+        tree.check_chunk(0, &[1; 10]),
+        Err(ChunkedError::Mismatch { index: 0 })
+    );
+    assert_eq!(
+        tree.check_chunk(4, &[0; 10]),
+        Err(ChunkedError::NoSuchChunk { index: 4, count: 1 })
+    );
     let proof = tree.proof(0).unwrap();
     // A chunk of the wrong length for its position never verifies.
     assert_eq!(

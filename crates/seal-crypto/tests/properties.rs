@@ -1,7 +1,12 @@
 //! Property tests of seals, encodings and the chunked digest (spec
 //! `SC-SEAL-*`, `SC-CHUNK-004`). Named `prop_*` so `cargo xtask proptest`
 //! can run them at a nightly-sized case count.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use proptest::prelude::*;
 use seal_crypto::{

@@ -1,8 +1,15 @@
 //! Published test vectors run through the public API (spec `SC-VEC-*`), and
 //! the chunked-digest vectors of `.specs/seal-crypto.md` (`SC-CHUNK-001`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
-use seal_crypto::{ChunkTree, Digest, KeyError, SealKey, ShardDigester, Sha256Stream, sha256, sha256_reader};
+use seal_crypto::{
+    ChunkTree, Digest, KeyError, SealKey, Sha256Stream, ShardDigester, sha256, sha256_reader,
+};
 use serde_json::Value;
 
 fn load(name: &str) -> Vec<Value> {
@@ -13,7 +20,10 @@ fn load(name: &str) -> Vec<Value> {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// SC-VEC-001: FIPS 180-4 SHA-256 examples, one-shot, streamed byte by byte
@@ -27,7 +37,10 @@ fn fips180_4_sha256_examples() {
         let message = unit.repeat(v["repeat"].as_u64().unwrap() as usize);
         let want: Digest = v["digest"].as_str().unwrap().parse().unwrap();
         assert_eq!(sha256(&message), want, "{}", v["name"]);
-        assert_eq!(sha256_reader(&message[..]).unwrap(), (want, message.len() as u64));
+        assert_eq!(
+            sha256_reader(&message[..]).unwrap(),
+            (want, message.len() as u64)
+        );
         let mut stream = Sha256Stream::new();
         message.chunks(3).for_each(|c| stream.update(c));
         assert_eq!(stream.finish(), want);
@@ -53,7 +66,13 @@ fn rfc4231_through_seal_key() {
                     seal_key.verify_mac(&data, &want).unwrap();
                 }
             }
-            Err(e) => assert_eq!(e, KeyError::TooShort { min: 32, actual: key.len() }),
+            Err(e) => assert_eq!(
+                e,
+                KeyError::TooShort {
+                    min: 32,
+                    actual: key.len()
+                }
+            ),
         }
     }
 }
@@ -85,7 +104,9 @@ fn file_digest_matches_sha256sum() {
     let dir = std::env::temp_dir().join(format!("seal-crypto-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("shard.bin");
-    let data: Vec<u8> = (0..3 * 1024 * 1024 + 99u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 99u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     std::fs::write(&path, &data).unwrap();
     let (ours, n) = sha256_reader(std::fs::File::open(&path).unwrap()).unwrap();
     assert_eq!(n, data.len() as u64);
