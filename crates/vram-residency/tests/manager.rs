@@ -1,0 +1,357 @@
+//! The facade's behaviour on the simulated device (spec `VR-*`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::Cursor;
+
+use common::{MIB, kinds, model, rig};
+use vram_residency::{ResidencyError, SealOptions, ShardIdError, VerifyMode, WorkerState};
+
+/// VR-SEAL-001: a seal gives the shard's fields, the plain digest equals
+/// SHA-256 of the bytes, and the audit trail holds allocation then seal.
+#[test]
+fn vr_seal_001_seal_reports_fields_and_audits() {
+    let r = rig(64 * MIB);
+    let bytes = model(3 * MIB as usize + 5, 1);
+    let shard = r
+        .manager
+        .seal_with(
+            "llama:0",
+            &bytes,
+            SealOptions::default().model_ref("llama-3").shard(0, 2),
+        )
+        .unwrap();
+    assert_eq!(shard.id(), "llama:0");
+    assert_eq!(shard.bytes(), bytes.len() as u64);
+    assert_eq!(shard.device(), 0);
+    assert_eq!(shard.digest(), seal_crypto::sha256(&bytes));
+    assert_eq!(
+        shard.chunk_root(),
+        seal_crypto::ChunkTree::from_bytes(&bytes).root()
+    );
+    assert_eq!(shard.chunk_count(), 4);
+    assert_eq!(
+        (shard.model_ref(), shard.shard_index(), shard.total_shards()),
+        (Some("llama-3"), Some(0), Some(2))
+    );
+    assert!(shard.sealed_at().ends_with('Z'));
+    assert_eq!(kinds(&r.audit), ["VramAllocated", "VramSealed"]);
+    let report = r.manager.verify(&shard).unwrap();
+    assert_eq!(
+        (report.bytes_hashed, report.chunks_checked),
+        (bytes.len() as u64, 4)
+    );
+    assert_eq!(kinds(&r.audit).last().unwrap(), "SealVerified");
+}
+
+/// VR-ID-001: bad ids are refused before anything happens: no event, no
+/// memory held.
+#[test]
+fn vr_id_001_bad_ids_change_nothing() {
+    let r = rig(8 * MIB);
+    let long = "x".repeat(257);
+    for (id, want) in [
+        (
+            "../../etc/passwd",
+            ShardIdError::PathSeparator { position: 2 },
+        ),
+        ("..", ShardIdError::Traversal),
+        ("a\0b", ShardIdError::ControlCharacter { position: 1 }),
+        ("a\nb", ShardIdError::ControlCharacter { position: 1 }),
+        ("", ShardIdError::Empty),
+        (long.as_str(), ShardIdError::TooLong { len: 257 }),
+    ] {
+        match r.manager.seal(id, b"weights") {
+            Err(ResidencyError::InvalidShardId(got)) => assert_eq!(got, want, "{id:?}"),
+            other => panic!("{id:?}: {other:?}"),
+        }
+    }
+    assert!(r.audit.events().is_empty());
+    assert_eq!(r.device.live_buffer_count(), 0);
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 0);
+}
+
+/// VR-SEAL-002: empty and over-large models are refused with no event.
+#[test]
+fn vr_seal_002_empty_and_too_large_models() {
+    let r = rig(8 * MIB);
+    assert!(matches!(
+        r.manager.seal("m", &[]),
+        Err(ResidencyError::EmptyModel)
+    ));
+    let small = vram_residency::VramManager::new(
+        vram_residency::ManagerConfig::new("w", common::secret(), r.audit.clone())
+            .allocator(r.device.clone())
+            .max_model_bytes(10)
+            .policy(vram_residency::ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    small.enforce_policy().unwrap();
+    let err = small.seal("m", &[0; 11]).unwrap_err();
+    assert!(
+        matches!(err, ResidencyError::ModelTooLarge { bytes: 11, max: 10 }),
+        "{err}"
+    );
+    assert!(r.audit.events().is_empty());
+}
+
+/// VR-CAP-001: a seal exactly at capacity succeeds; one byte more fails,
+/// retriably, with numbers, records VramAllocationFailed and leaves capacity
+/// unchanged.
+#[test]
+fn vr_cap_001_exactly_at_and_over_capacity() {
+    let r = rig(4 * MIB);
+    let full = r.manager.seal("full", &model(4 * MIB as usize, 2)).unwrap();
+    assert_eq!(r.manager.capacity().unwrap().device_free, 0);
+    drop(full);
+    let before = r.manager.capacity().unwrap();
+    let err = r
+        .manager
+        .seal("over", &model(4 * MIB as usize + 1, 3))
+        .unwrap_err();
+    match &err {
+        ResidencyError::InsufficientVram { needed, available } => {
+            assert_eq!((*needed, *available), (4 * MIB + 1, 4 * MIB));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_retriable());
+    assert!(err.to_string().contains(&(4 * MIB + 1).to_string()));
+    assert_eq!(r.manager.capacity().unwrap(), before);
+    assert_eq!(r.device.live_buffer_count(), 0);
+    assert_eq!(kinds(&r.audit).last().unwrap(), "VramAllocationFailed");
+}
+
+/// VR-SEAL-003: a failed copy or a short source leaves nothing allocated,
+/// and the id can be used again.
+#[test]
+fn vr_seal_003_failures_leave_nothing_allocated() {
+    let r = rig(16 * MIB);
+    r.device.fail_next_copy();
+    assert!(matches!(
+        r.manager.seal("m", &[1; 100]),
+        Err(ResidencyError::Device(_))
+    ));
+    assert_eq!(r.device.live_buffer_count(), 0);
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 0);
+
+    let mut short = Cursor::new(vec![7u8; 1000]);
+    let err = r
+        .manager
+        .seal_reader("m", &mut short, 2000, SealOptions::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResidencyError::SourceLength {
+                expected: 2000,
+                actual: 1000
+            }
+        ),
+        "{err}"
+    );
+    let mut long = Cursor::new(vec![7u8; 3000]);
+    assert!(matches!(
+        r.manager
+            .seal_reader("m", &mut long, 2000, SealOptions::default(), &mut |_| {}),
+        Err(ResidencyError::SourceLength { expected: 2000, .. })
+    ));
+    r.device.fail_next_allocation();
+    let err = r.manager.seal("m", &[1; 100]).unwrap_err();
+    assert!(
+        err.is_retriable(),
+        "a transient allocation failure is retriable: {err}"
+    );
+    assert_eq!(r.device.live_buffer_count(), 0);
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 0);
+    r.manager.seal("m", &[1; 100]).unwrap();
+}
+
+/// VR-SEAL-004: streaming a reader gives the same seal fields as sealing
+/// the bytes, and reports progress up to the full length.
+#[test]
+fn vr_seal_004_streamed_seal_matches() {
+    let r = rig(128 * MIB);
+    let bytes = model(40 * MIB as usize + 123, 4);
+    let mut seen = 0;
+    let streamed = r
+        .manager
+        .seal_reader(
+            "a",
+            &mut Cursor::new(bytes.clone()),
+            bytes.len() as u64,
+            SealOptions::default(),
+            &mut |n| seen = n,
+        )
+        .unwrap();
+    assert_eq!(seen, bytes.len() as u64);
+    let direct = r.manager.seal("b", &bytes).unwrap();
+    assert_eq!(
+        (streamed.digest(), streamed.chunk_root()),
+        (direct.digest(), direct.chunk_root())
+    );
+    r.manager.verify(&streamed).unwrap();
+}
+
+/// VR-SEAL-005: one id at a time.
+#[test]
+fn vr_seal_005_duplicate_ids_are_refused() {
+    let r = rig(8 * MIB);
+    let _a = r.manager.seal("same", b"one").unwrap();
+    assert!(matches!(
+        r.manager.seal("same", b"two"),
+        Err(ResidencyError::DuplicateShard { .. })
+    ));
+}
+
+/// VR-VER-001: corrupted device memory is caught by a full check and by a
+/// sample that includes the chunk, audited with expected and actual
+/// digests, and stops the worker; other shards still verify.
+#[test]
+fn vr_ver_001_device_corruption_is_caught_and_stops_the_worker() {
+    let r = rig(64 * MIB);
+    let a = r.manager.seal("a", &model(3 * MIB as usize, 5)).unwrap();
+    let b = r.manager.seal("b", &model(2 * MIB as usize, 6)).unwrap();
+    // Quick mode reads no VRAM, so it cannot see the flip: it passes.
+    r.device
+        .flip_bit(a.buffer_id().unwrap(), 8 * (MIB + 17) + 3)
+        .unwrap();
+    r.manager.verify_with(&a, &VerifyMode::Quick).unwrap();
+    r.manager
+        .verify_with(&a, &VerifyMode::Chunks(vec![0, 2]))
+        .unwrap();
+    let err = r
+        .manager
+        .verify_with(&a, &VerifyMode::Chunks(vec![1]))
+        .unwrap_err();
+    assert!(
+        matches!(err, ResidencyError::IntegrityViolation { .. }),
+        "{err}"
+    );
+    assert!(!err.is_retriable());
+    assert!(err.to_string().contains("chunk 1"), "{err}");
+    let err = r.manager.verify(&a).unwrap_err();
+    assert!(
+        err.to_string().contains("first differing chunk: 1 of 3"),
+        "{err}"
+    );
+    assert!(r.manager.state().is_stopped());
+    let failed = r
+        .audit
+        .events()
+        .into_iter()
+        .filter(|e| e.kind() == "SealVerificationFailed")
+        .collect::<Vec<_>>();
+    assert_eq!(failed.len(), 2);
+    let payload = failed[1].payload().to_string();
+    assert!(
+        payload.contains(&a.digest().to_string()),
+        "expected digest in {payload}"
+    );
+    // The other shard still verifies; new work is refused.
+    r.manager.verify(&b).unwrap();
+    assert!(matches!(
+        r.manager.seal("c", b"x"),
+        Err(ResidencyError::WorkerStopped { .. })
+    ));
+    assert!(matches!(r.manager.state(), WorkerState::Stopped { .. }));
+}
+
+/// VR-VER-002: a shard from another manager is unknown here.
+#[test]
+fn vr_ver_002_unknown_shard() {
+    let r1 = rig(8 * MIB);
+    let r2 = rig(8 * MIB);
+    let shard = r1.manager.seal("a", b"weights").unwrap();
+    assert!(matches!(
+        r2.manager.verify(&shard),
+        Err(ResidencyError::UnknownShard { .. })
+    ));
+    assert!(!r2.manager.state().is_stopped());
+}
+
+/// VR-SHARD-001: dropping a shard frees its memory and records the free.
+#[test]
+fn vr_shard_001_drop_frees_and_audits() {
+    let r = rig(8 * MIB);
+    let shard = r.manager.seal("a", &[1; 4096]).unwrap();
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 4096);
+    drop(shard);
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 0);
+    assert_eq!(r.device.live_buffer_count(), 0);
+    let last = r.audit.events().pop().unwrap();
+    assert_eq!(last.kind(), "VramDeallocated");
+    assert_eq!(last.shard_id(), Some("a"));
+    // The id is free again.
+    r.manager.seal("a", &[2; 10]).unwrap();
+}
+
+/// VR-SHARD-002: the serialized shard holds no pointer and no key.
+#[test]
+fn vr_shard_002_serializes_without_secrets() {
+    let r = rig(8 * MIB);
+    let shard = r.manager.seal("a", &[9; 1000]).unwrap();
+    let json = serde_json::to_value(&shard).unwrap();
+    for field in [
+        "shard_id",
+        "device",
+        "bytes",
+        "digest",
+        "chunk_root",
+        "sealed_at",
+        "signature",
+        "backend",
+    ] {
+        assert!(json.get(field).is_some(), "{field} missing from {json}");
+    }
+    let text = json.to_string();
+    assert!(!text.contains("0x"), "{text}");
+    assert!(!text.contains("4242424242"), "secret bytes leaked: {text}");
+    let shown = format!("{:?} {:?}", shard, r.manager);
+    assert!(
+        !shown.contains("0x") && !shown.contains("4242424242"),
+        "{shown}"
+    );
+}
+
+/// VR-CFG-001: invalid configuration fails at construction.
+#[test]
+fn vr_cfg_001_invalid_configuration() {
+    let r = rig(8 * MIB);
+    let build = |id: &str, max: u64, index: u32| {
+        vram_residency::VramManager::new(
+            vram_residency::ManagerConfig::new(id, common::secret(), r.audit.clone())
+                .allocator(r.device.clone())
+                .max_model_bytes(max)
+                .device_index(index),
+        )
+    };
+    assert!(matches!(
+        build("", 10, 0),
+        Err(ResidencyError::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        build("w/1", 10, 0),
+        Err(ResidencyError::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        build("w", 0, 0),
+        Err(ResidencyError::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        build("w", 10, 3),
+        Err(ResidencyError::InvalidConfig { .. })
+    ));
+    // A manager that never ran its policy check refuses to seal.
+    let unchecked = build("w", 10, 0).unwrap();
+    assert!(matches!(
+        unchecked.seal("a", b"x"),
+        Err(ResidencyError::PolicyNotChecked)
+    ));
+}

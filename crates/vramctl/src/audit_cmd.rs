@@ -1,0 +1,270 @@
+//! `vramctl audit verify|query|export|checkpoint DB`: the audit trail from
+//! the operator's side. Verification failures exit 1, bad input exits 2.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use audit_core::{
+    AuditLog, Checkpoint, CheckpointPublicKey, CheckpointSigner, QueryFilter, Severity,
+    VerifyReport,
+};
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use crate::cli_error::CliError;
+use crate::{print_json, secret};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the HMAC chain (whole log or a range), optionally against a
+    /// signed checkpoint to catch truncation and rollback.
+    Verify(VerifyArgs),
+    /// List records with filters, as a table or JSON.
+    Query(QueryArgs),
+    /// Write records as NDJSON, one per line with both MACs.
+    Export(ExportArgs),
+    /// Export the signed head of the log (keep it where the worker cannot
+    /// rewrite it).
+    Checkpoint(CheckpointArgs),
+}
+
+/// The log and who it belongs to.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// The audit database.
+    db: PathBuf,
+    /// Worker id the log belongs to (a log of another worker fails).
+    #[arg(long, default_value = "vramctl")]
+    worker_id: String,
+    /// File holding the worker secret. Else VRAM_WORKER_SECRET.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// A checkpoint file from `vramctl audit checkpoint`.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Public key (64 hex digits) to check the checkpoint with. Default: the
+    /// key derived from the worker secret.
+    #[arg(long, value_name = "HEX", requires = "checkpoint")]
+    public_key: Option<String>,
+    /// First sequence number to check.
+    #[arg(long, conflicts_with = "checkpoint")]
+    from: Option<u64>,
+    /// Last sequence number to check.
+    #[arg(long, conflicts_with = "checkpoint")]
+    to: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Only records at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<DateTime<Utc>>,
+    /// Only records at or before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<DateTime<Utc>>,
+    /// Only this event kind (for example VramSealed).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only this severity or worse (low, medium, high, critical).
+    #[arg(long)]
+    severity: Option<Severity>,
+    /// Only events about this shard.
+    #[arg(long)]
+    shard: Option<String>,
+    /// At most this many records.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Newest first (default: oldest first).
+    #[arg(long)]
+    newest_first: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Write here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Write the checkpoint here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub fn run(command: &AuditCommand) -> Result<(), CliError> {
+    match command {
+        AuditCommand::Verify(args) => verify(args),
+        AuditCommand::Query(args) => query(args),
+        AuditCommand::Export(args) => export(args),
+        AuditCommand::Checkpoint(args) => checkpoint(args),
+    }
+}
+
+/// Opens an existing log read-only; a missing file is a usage error.
+fn open(args: &LogArgs) -> Result<(AuditLog, seal_crypto::WorkerSecret), CliError> {
+    require_file(&args.db)?;
+    let secret = secret::load(args.secret_file.as_deref())?;
+    let log = AuditLog::open_read(&args.db, &args.worker_id, &secret)?;
+    Ok((log, secret))
+}
+
+fn require_file(path: &Path) -> Result<(), CliError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(CliError::usage(format!("{} is not a file", path.display()))),
+        Err(e) => Err(CliError::usage(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn verify(args: &VerifyArgs) -> Result<(), CliError> {
+    require_file(&args.log.db)?;
+    let secret = secret::load(args.log.secret_file.as_deref())?;
+    let report = match &args.checkpoint {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
+            let checkpoint = Checkpoint::from_json(&text)?;
+            let key = match &args.public_key {
+                Some(hex) => hex.parse::<CheckpointPublicKey>()?,
+                None => CheckpointSigner::derive(&secret)?.public_key(),
+            };
+            // A checkpoint whose signature fails is a failed check (exit 1).
+            audit_core::verify_log_against_checkpoint(
+                &args.log.db,
+                &args.log.worker_id,
+                &secret,
+                &checkpoint,
+                &key,
+            )?
+        }
+        None => {
+            let range = match (args.from, args.to) {
+                (None, None) => None,
+                (from, to) => Some(from.unwrap_or(1)..=to.unwrap_or(u64::MAX)),
+            };
+            audit_core::verify_log(&args.log.db, &args.log.worker_id, &secret, range)?
+        }
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_report(&report);
+    }
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(CliError::check("audit log verification failed"))
+    }
+}
+
+fn print_report(report: &VerifyReport) {
+    match &report.failure {
+        None => println!(
+            "OK: {} records verified (seq {}..={}), head MAC {}",
+            report.records_checked,
+            report.first_seq.unwrap_or(0),
+            report.last_seq.unwrap_or(0),
+            report.head_mac.as_deref().unwrap_or("-"),
+        ),
+        Some(failure) => println!(
+            "FAILED: {failure} ({} records verified before it)",
+            report.records_checked
+        ),
+    }
+}
+
+fn query(args: &QueryArgs) -> Result<(), CliError> {
+    let (log, _) = open(&args.log)?;
+    let filter = QueryFilter {
+        since: args.since,
+        until: args.until,
+        kind: args.kind.clone(),
+        min_severity: args.severity,
+        shard_id: args.shard.clone(),
+        limit: args.limit,
+        newest_first: args.newest_first,
+        ..QueryFilter::default()
+    };
+    let records = log.query(&filter)?;
+    if args.json {
+        return print_json(&records);
+    }
+    println!(
+        "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  event",
+        "seq", "time (UTC)", "severity", "kind", "shard"
+    );
+    for r in &records {
+        println!(
+            "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  {}",
+            r.seq,
+            r.timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            r.severity.to_string(),
+            r.kind,
+            r.shard_id.as_deref().unwrap_or("-"),
+            r.event
+        );
+    }
+    println!("{} records", records.len());
+    Ok(())
+}
+
+fn export(args: &ExportArgs) -> Result<(), CliError> {
+    let (log, _) = open(&args.log)?;
+    let lines = match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| CliError::usage(format!("cannot create {}: {e}", path.display())))?;
+            log.export_ndjson(None, std::io::BufWriter::new(file))?
+        }
+        None => log.export_ndjson(None, std::io::stdout().lock())?,
+    };
+    eprintln!("exported {lines} records");
+    Ok(())
+}
+
+fn checkpoint(args: &CheckpointArgs) -> Result<(), CliError> {
+    let (log, secret) = open(&args.log)?;
+    let signer = CheckpointSigner::derive(&secret)?;
+    let checkpoint = log.checkpoint(&signer)?;
+    let json = checkpoint.to_json()?;
+    match &args.out {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .map_err(|e| CliError::usage(format!("cannot create {}: {e}", path.display())))?;
+            writeln!(file, "{json}")
+                .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!(
+                "checkpoint of seq {} written to {}; public key {}",
+                checkpoint.last_seq,
+                path.display(),
+                signer.public_key()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}
