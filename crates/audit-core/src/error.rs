@@ -1,0 +1,169 @@
+//! The one error type of this crate.
+//!
+//! Every variant says what went wrong and what to do next. None carries key
+//! material: MACs and keys never appear in a message, only sequence numbers,
+//! worker ids, paths and SQLite's own descriptions.
+
+use std::path::Path;
+
+use seal_crypto::KeyError;
+
+/// Anything that can go wrong while writing, reading or verifying an audit log.
+///
+/// A *failed verification* is not an error: [`crate::verify_log`] returns
+/// `Ok` with a [`crate::VerifyReport`] that names the first bad record. Errors
+/// are for when the question could not be answered at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// An event was refused before it was queued (bad kind, shard id or payload).
+    #[error("invalid audit event: {reason}")]
+    InvalidEvent {
+        /// What was wrong and what is accepted.
+        reason: String,
+    },
+    /// The worker id is empty, too long or has control characters.
+    #[error("invalid worker id: {reason}")]
+    InvalidWorkerId {
+        /// What was wrong and what is accepted.
+        reason: String,
+    },
+    /// The worker secret could not produce the audit keys.
+    #[error("cannot derive the audit keys: {0}")]
+    Key(#[from] KeyError),
+    /// SQLite reported an error.
+    #[error(
+        "audit storage failed while {operation}: {detail}; check the disk (space, permissions) and retry"
+    )]
+    Storage {
+        /// What the log was doing.
+        operation: &'static str,
+        /// SQLite's description.
+        detail: String,
+    },
+    /// Reading or writing a file other than the database failed.
+    #[error("I/O failed while {operation}: {detail}")]
+    Io {
+        /// What the log was doing.
+        operation: &'static str,
+        /// The operating system's description.
+        detail: String,
+    },
+    /// The file does not exist (opening for verification never creates one).
+    #[error("no audit log at {path}; check the path")]
+    NotFound {
+        /// The path given.
+        path: String,
+    },
+    /// The file is an SQLite database, but not an audit log.
+    #[error("{path} is not an audit log (application id {found:#x}); check the path")]
+    NotAnAuditLog {
+        /// The path given.
+        path: String,
+        /// The application id found in the database header.
+        found: i64,
+    },
+    /// The log was written by a schema version this build does not know.
+    #[error(
+        "audit log schema version {found} is not supported (this build reads version {supported}); use a matching vramctl/audit-core version"
+    )]
+    UnknownSchema {
+        /// The version in the file.
+        found: i64,
+        /// The version this build reads and writes.
+        supported: i64,
+    },
+    /// The log belongs to another worker.
+    #[error(
+        "audit log belongs to worker {found:?}, not {expected:?}; each worker needs its own log file"
+    )]
+    WorkerMismatch {
+        /// The worker id the caller gave.
+        expected: String,
+        /// The worker id stored in the log.
+        found: String,
+    },
+    /// The last records of an existing log do not verify, so the chain cannot
+    /// be resumed safely.
+    #[error(
+        "the audit log's tail does not verify at seq {seq} ({reason}); keep the file as evidence, run `verify` on it, and start a new log"
+    )]
+    BrokenTail {
+        /// First bad sequence number found.
+        seq: u64,
+        /// Why it is bad.
+        reason: String,
+    },
+    /// The writer has shut down (or its background task stopped).
+    #[error("the audit writer is closed; open a new AuditWriter")]
+    WriterClosed,
+    /// A batch could not be written; its events are counted and an
+    /// `AuditGap` record will follow once writing works again.
+    #[error(
+        "audit write failed, {lost} event(s) lost and counted: {detail}; check the disk, the loss will be recorded as an AuditGap"
+    )]
+    WriteFailed {
+        /// Events that were not written.
+        lost: u64,
+        /// Why.
+        detail: String,
+    },
+    /// A blocking call was made from the writer's own thread, where it would
+    /// deadlock.
+    #[error(
+        "flush_blocking/send_blocking was called on the audit writer's own thread; use the async variants"
+    )]
+    WouldDeadlock,
+    /// The background runtime could not start.
+    #[error("cannot start the audit writer's runtime: {detail}")]
+    Runtime {
+        /// The operating system's description.
+        detail: String,
+    },
+    /// A checkpoint is malformed, for another worker, or its signature does
+    /// not verify under the given public key.
+    #[error("checkpoint rejected: {reason}")]
+    Checkpoint {
+        /// What was wrong.
+        reason: String,
+    },
+    /// An exported NDJSON line could not be parsed.
+    #[error("export line {line} is not an audit record: {detail}")]
+    Export {
+        /// 1-based line number.
+        line: u64,
+        /// The parser's description.
+        detail: String,
+    },
+    /// A stored record cannot be decoded (for example an unknown severity):
+    /// the file was changed outside this crate.
+    #[error("record {seq} cannot be decoded ({detail}); run verify on the log")]
+    Corrupt {
+        /// The record's sequence number.
+        seq: u64,
+        /// What could not be decoded.
+        detail: String,
+    },
+}
+
+impl AuditError {
+    pub(crate) fn storage(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+        move |e| Self::Storage {
+            operation,
+            detail: e.to_string(),
+        }
+    }
+
+    pub(crate) fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |e| Self::Io {
+            operation,
+            detail: e.to_string(),
+        }
+    }
+
+    pub(crate) fn not_found(path: &Path) -> Self {
+        Self::NotFound {
+            path: path.display().to_string(),
+        }
+    }
+}

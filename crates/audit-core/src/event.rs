@@ -1,0 +1,457 @@
+//! Typed audit events: what happened, how serious it is, and its fields.
+//!
+//! The set of kinds is open. The brief's VRAM events have typed constructors
+//! ([`AuditEvent::vram_sealed`] and friends), the writer adds its own
+//! [`kinds::AUDIT_GAP`] and [`kinds::AUDIT_RETENTION`] records, and any team
+//! can add kinds with [`AuditEvent::custom`], which validates the name and
+//! refuses the built-in ones so nobody can forge, say, a `SealVerified`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use seal_crypto::Digest;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::AuditError;
+
+/// The names of the built-in event kinds.
+pub mod kinds {
+    /// A shard was loaded into VRAM and sealed.
+    pub const VRAM_SEALED: &str = "VramSealed";
+    /// A shard's seal (and contents) checked out.
+    pub const SEAL_VERIFIED: &str = "SealVerified";
+    /// A shard failed its seal or content check: a security incident.
+    pub const SEAL_VERIFICATION_FAILED: &str = "SealVerificationFailed";
+    /// VRAM was allocated.
+    pub const VRAM_ALLOCATED: &str = "VramAllocated";
+    /// A VRAM allocation was refused.
+    pub const VRAM_ALLOCATION_FAILED: &str = "VramAllocationFailed";
+    /// VRAM was freed.
+    pub const VRAM_DEALLOCATED: &str = "VramDeallocated";
+    /// A residency or security policy was violated.
+    pub const POLICY_VIOLATION: &str = "PolicyViolation";
+    /// The writer could not write some events (queue full, disk error);
+    /// the payload's `lost` field counts them.
+    pub const AUDIT_GAP: &str = "AuditGap";
+    /// Retention dropped the oldest records.
+    pub const AUDIT_RETENTION: &str = "AuditRetention";
+
+    /// Every built-in kind; [`super::AuditEvent::custom`] refuses these.
+    pub const BUILT_IN: [&str; 9] = [
+        VRAM_SEALED,
+        SEAL_VERIFIED,
+        SEAL_VERIFICATION_FAILED,
+        VRAM_ALLOCATED,
+        VRAM_ALLOCATION_FAILED,
+        VRAM_DEALLOCATED,
+        POLICY_VIOLATION,
+        AUDIT_GAP,
+        AUDIT_RETENTION,
+    ];
+}
+
+/// Longest event kind name, in bytes.
+pub const MAX_KIND_BYTES: usize = 64;
+/// Longest shard id accepted by [`AuditEvent::custom`], in bytes.
+pub const MAX_SHARD_ID_BYTES: usize = 256;
+/// Largest custom payload, serialized, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// How serious an event is. Ordered: `Low < Medium < High < Critical`.
+///
+/// Critical events are written without waiting for a batch to fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Routine, informational.
+    Low,
+    /// Normal resource events (allocation, free).
+    Medium,
+    /// Security-relevant success or an audit-trail anomaly.
+    High,
+    /// A security incident or a step that must never be lost.
+    Critical,
+}
+
+impl Severity {
+    /// The stored rank: 0 (low) to 3 (critical).
+    pub const fn rank(self) -> i64 {
+        match self {
+            Self::Low => 0,
+            Self::Medium => 1,
+            Self::High => 2,
+            Self::Critical => 3,
+        }
+    }
+
+    /// The severity of a stored rank, if it is one.
+    pub const fn from_rank(rank: i64) -> Option<Self> {
+        match rank {
+            0 => Some(Self::Low),
+            1 => Some(Self::Medium),
+            2 => Some(Self::High),
+            3 => Some(Self::Critical),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name, as serialized.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = AuditError;
+
+    /// Parses `low`, `medium`, `high` or `critical` (any case).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "low" => Ok(Self::Low),
+            "medium" => Ok(Self::Medium),
+            "high" => Ok(Self::High),
+            "critical" => Ok(Self::Critical),
+            _ => Err(AuditError::InvalidEvent {
+                reason: format!("unknown severity {text:?}; use low, medium, high or critical"),
+            }),
+        }
+    }
+}
+
+/// One audit event, before it is written: kind, severity, optional shard id,
+/// the typed fields as a JSON object, and the time it was created.
+///
+/// The log adds the sequence number, id, worker id and MACs when it writes
+/// the event (see [`crate::AuditRecord`]). No constructor takes key
+/// material, device pointers or model bytes, and none should be put in a
+/// custom payload.
+///
+/// ```
+/// use audit_core::{AuditEvent, Severity};
+/// let digest = seal_crypto::sha256(b"weights");
+/// let sealed = AuditEvent::vram_sealed("llama:0", 0, 1 << 30, &digest);
+/// assert_eq!(sealed.kind(), "VramSealed");
+/// assert_eq!(sealed.severity(), Severity::Critical);
+/// assert_eq!(sealed.payload()["digest"], digest.to_hex());
+///
+/// let mine = AuditEvent::custom("BackupTaken", Severity::Low, None, serde_json::json!({"bytes": 7}))?;
+/// assert_eq!(mine.kind(), "BackupTaken");
+/// assert!(AuditEvent::custom("SealVerified", Severity::High, None, serde_json::json!({})).is_err());
+/// # Ok::<(), audit_core::AuditError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    kind: String,
+    severity: Severity,
+    shard_id: Option<String>,
+    payload: Value,
+    timestamp: DateTime<Utc>,
+}
+
+impl AuditEvent {
+    fn built_in(kind: &str, severity: Severity, shard_id: Option<&str>, payload: Value) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            severity,
+            shard_id: shard_id.map(str::to_owned),
+            payload,
+            timestamp: Utc::now(),
+        }
+    }
+
+    /// A shard was loaded into VRAM and sealed (critical).
+    pub fn vram_sealed(shard_id: &str, device: u32, bytes: u64, digest: &Digest) -> Self {
+        Self::built_in(
+            kinds::VRAM_SEALED,
+            Severity::Critical,
+            Some(shard_id),
+            json!({"shard_id": shard_id, "device": device, "bytes": bytes, "digest": digest.to_hex()}),
+        )
+    }
+
+    /// A shard's seal checked out (high).
+    pub fn seal_verified(shard_id: &str, device: u32) -> Self {
+        Self::built_in(
+            kinds::SEAL_VERIFIED,
+            Severity::High,
+            Some(shard_id),
+            json!({"shard_id": shard_id, "device": device}),
+        )
+    }
+
+    /// A shard failed verification (critical). `actual` is `None` when the
+    /// contents could not be read back at all.
+    pub fn seal_verification_failed(
+        shard_id: &str,
+        reason: &str,
+        expected: &Digest,
+        actual: Option<&Digest>,
+        device: u32,
+    ) -> Self {
+        Self::built_in(
+            kinds::SEAL_VERIFICATION_FAILED,
+            Severity::Critical,
+            Some(shard_id),
+            json!({
+                "shard_id": shard_id,
+                "reason": reason,
+                "expected_digest": expected.to_hex(),
+                "actual_digest": actual.map(Digest::to_hex),
+                "device": device,
+            }),
+        )
+    }
+
+    /// VRAM was allocated (medium).
+    pub fn vram_allocated(
+        requested: u64,
+        allocated: u64,
+        available_before: u64,
+        used_after: u64,
+        device: u32,
+    ) -> Self {
+        Self::built_in(
+            kinds::VRAM_ALLOCATED,
+            Severity::Medium,
+            None,
+            json!({
+                "requested": requested,
+                "allocated": allocated,
+                "available_before": available_before,
+                "used_after": used_after,
+                "device": device,
+            }),
+        )
+    }
+
+    /// A VRAM allocation was refused (medium).
+    pub fn vram_allocation_failed(
+        requested: u64,
+        available: u64,
+        reason: &str,
+        device: u32,
+    ) -> Self {
+        Self::built_in(
+            kinds::VRAM_ALLOCATION_FAILED,
+            Severity::Medium,
+            None,
+            json!({"requested": requested, "available": available, "reason": reason, "device": device}),
+        )
+    }
+
+    /// A shard's VRAM was freed (medium).
+    pub fn vram_deallocated(shard_id: &str, freed: u64, still_used: u64, device: u32) -> Self {
+        Self::built_in(
+            kinds::VRAM_DEALLOCATED,
+            Severity::Medium,
+            Some(shard_id),
+            json!({"shard_id": shard_id, "freed": freed, "still_used": still_used, "device": device}),
+        )
+    }
+
+    /// A policy was violated (critical).
+    pub fn policy_violation(policy: &str, violation: &str, details: &str, action: &str) -> Self {
+        Self::built_in(
+            kinds::POLICY_VIOLATION,
+            Severity::Critical,
+            None,
+            json!({"policy": policy, "violation": violation, "details": details, "action_taken": action}),
+        )
+    }
+
+    /// The writer lost `lost` events (high): written as soon as it can write
+    /// again, so a loss is never silent.
+    pub fn audit_gap(lost: u64, cause: &str) -> Self {
+        Self::built_in(
+            kinds::AUDIT_GAP,
+            Severity::High,
+            None,
+            json!({"lost": lost, "cause": cause}),
+        )
+    }
+
+    pub(crate) fn audit_retention(dropped_through: u64, dropped: u64, rule: &str) -> Self {
+        Self::built_in(
+            kinds::AUDIT_RETENTION,
+            Severity::High,
+            None,
+            json!({"dropped_through_seq": dropped_through, "dropped_records": dropped, "rule": rule}),
+        )
+    }
+
+    /// A user-defined event.
+    ///
+    /// `kind` must start with an ASCII letter, contain only ASCII letters,
+    /// digits, `_`, `.` and `-`, be at most [`MAX_KIND_BYTES`] long, and not be
+    /// one of [`kinds::BUILT_IN`]. `shard_id`, if any, must be 1 to
+    /// [`MAX_SHARD_ID_BYTES`] bytes without control characters. `payload` must
+    /// be a JSON object of at most [`MAX_PAYLOAD_BYTES`] serialized.
+    pub fn custom(
+        kind: &str,
+        severity: Severity,
+        shard_id: Option<&str>,
+        payload: Value,
+    ) -> Result<Self, AuditError> {
+        validate_kind(kind)?;
+        if kinds::BUILT_IN.contains(&kind) {
+            return Err(AuditError::InvalidEvent {
+                reason: format!(
+                    "kind {kind:?} is built in; use its typed constructor or choose another name"
+                ),
+            });
+        }
+        if let Some(shard) = shard_id {
+            validate_shard_id(shard)?;
+        }
+        if !payload.is_object() {
+            return Err(AuditError::InvalidEvent {
+                reason: "payload must be a JSON object of named fields".to_owned(),
+            });
+        }
+        let size = serde_json::to_vec(&payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(AuditError::InvalidEvent {
+                reason: format!(
+                    "payload is {size} bytes serialized; at most {MAX_PAYLOAD_BYTES} are allowed"
+                ),
+            });
+        }
+        Ok(Self::built_in(kind, severity, shard_id, payload))
+    }
+
+    /// Replaces the creation time (for imports and tests).
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: DateTime<Utc>) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// The event kind, for example `"VramSealed"`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// How serious the event is.
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// The shard the event is about, if any.
+    pub fn shard_id(&self) -> Option<&str> {
+        self.shard_id.as_deref()
+    }
+
+    /// The typed fields, as a JSON object.
+    pub fn payload(&self) -> &Value {
+        &self.payload
+    }
+
+    /// When the event was created (UTC).
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+}
+
+fn validate_kind(kind: &str) -> Result<(), AuditError> {
+    let mut chars = kind.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !first_ok || !rest_ok || kind.len() > MAX_KIND_BYTES {
+        return Err(AuditError::InvalidEvent {
+            reason: format!(
+                "kind {kind:?} is not allowed; use 1 to {MAX_KIND_BYTES} ASCII letters, digits, '_', '.' or '-', starting with a letter"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn validate_shard_id(shard: &str) -> Result<(), AuditError> {
+    if shard.is_empty() || shard.len() > MAX_SHARD_ID_BYTES || shard.chars().any(char::is_control) {
+        return Err(AuditError::InvalidEvent {
+            reason: format!(
+                "shard id must be 1 to {MAX_SHARD_ID_BYTES} bytes without control characters"
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ac_001_severity_is_ordered_and_round_trips() {
+        assert!(Severity::Low < Severity::Medium);
+        assert!(Severity::High < Severity::Critical);
+        for s in [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
+            assert_eq!(Severity::from_rank(s.rank()), Some(s));
+            assert_eq!(s.as_str().parse::<Severity>().unwrap(), s);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        assert!("urgent".parse::<Severity>().is_err());
+        assert_eq!(Severity::from_rank(4), None);
+    }
+
+    #[test]
+    fn ac_002_typed_constructors_carry_the_brief_fields() {
+        let d = seal_crypto::sha256(b"x");
+        let e = AuditEvent::seal_verification_failed("s", "digest mismatch", &d, None, 3);
+        assert_eq!(e.severity(), Severity::Critical);
+        assert_eq!(e.payload()["actual_digest"], Value::Null);
+        assert_eq!(e.payload()["expected_digest"], d.to_hex());
+        assert_eq!(e.shard_id(), Some("s"));
+        let a = AuditEvent::vram_allocated(10, 16, 100, 16, 1);
+        assert_eq!(a.severity(), Severity::Medium);
+        assert_eq!(a.payload()["available_before"], 100);
+        let p = AuditEvent::policy_violation("vram-only", "managed memory", "uvm on", "refused");
+        assert_eq!(p.payload()["action_taken"], "refused");
+        assert_eq!(AuditEvent::seal_verified("s", 0).severity(), Severity::High);
+        assert_eq!(
+            AuditEvent::vram_deallocated("s", 1, 2, 0).kind(),
+            kinds::VRAM_DEALLOCATED
+        );
+        assert_eq!(
+            AuditEvent::vram_allocation_failed(1, 0, "full", 0).payload()["available"],
+            0
+        );
+    }
+
+    #[test]
+    fn ac_003_custom_kinds_are_validated() {
+        let ok = |k: &str| AuditEvent::custom(k, Severity::Low, None, json!({})).is_ok();
+        assert!(ok("Backup.Taken-v2_x"));
+        assert!(!ok(""));
+        assert!(!ok("1abc"));
+        assert!(!ok("a b"));
+        assert!(!ok("a/b"));
+        assert!(!ok(&"a".repeat(65)));
+        assert!(!ok("AuditGap"));
+        assert!(AuditEvent::custom("K", Severity::Low, Some("a\nb"), json!({})).is_err());
+        assert!(AuditEvent::custom("K", Severity::Low, Some(""), json!({})).is_err());
+        assert!(AuditEvent::custom("K", Severity::Low, None, json!([1])).is_err());
+        let big = "x".repeat(MAX_PAYLOAD_BYTES);
+        assert!(AuditEvent::custom("K", Severity::Low, None, json!({ "b": big })).is_err());
+    }
+}

@@ -1,0 +1,330 @@
+//! [`AuditLog`]: the SQLite file, appended to synchronously.
+//!
+//! This is the storage layer under [`crate::AuditWriter`], and the handle
+//! that verification, query, export, checkpoints and retention work on. It
+//! owns one connection; appends run in `BEGIN IMMEDIATE` transactions that
+//! read the chain head inside the transaction, so even two processes
+//! appending to one file extend one chain rather than forking it.
+
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use seal_crypto::WorkerSecret;
+
+use crate::record::{self, ChainKey, to_hex};
+use crate::schema::{self, INSERT_RECORD, RECORD_COLUMNS, SchemaState};
+use crate::verify::{self, read_raw};
+use crate::{AuditError, AuditEvent, AuditRecord, VerifyReport};
+
+/// Records re-verified when an existing log is opened for writing.
+pub const TAIL_CHECK_RECORDS: u64 = 1024;
+
+/// The end of the chain: the last record (or anchor, or genesis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Last sequence number (0 for an empty log).
+    pub seq: u64,
+    /// Its MAC (the genesis value for an empty log), lower-case hex.
+    pub mac: String,
+}
+
+/// An open audit log file.
+///
+/// ```
+/// use audit_core::{AuditEvent, AuditLog};
+/// use seal_crypto::WorkerSecret;
+///
+/// let dir = tempfile::tempdir()?;
+/// let secret = WorkerSecret::new(&[7u8; 32])?;
+/// let mut log = AuditLog::open(dir.path().join("audit.db"), "worker-1", &secret)?;
+/// log.append(&AuditEvent::seal_verified("shard-0", 0))?;
+/// log.append(&AuditEvent::vram_deallocated("shard-0", 1024, 0, 0))?;
+/// let report = log.verify(None)?;
+/// assert!(report.is_ok());
+/// assert_eq!(report.records_checked, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AuditLog {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) worker_id: String,
+    pub(crate) key: ChainKey,
+    pub(crate) secret: WorkerSecret,
+}
+
+impl AuditLog {
+    /// Opens the log at `path` for writing, creating it if absent.
+    ///
+    /// An existing log must be this schema version, belong to `worker_id`,
+    /// and its last [`TAIL_CHECK_RECORDS`] records must verify (a crash can
+    /// only lose whole batches, never leave half of one; anything else is
+    /// tampering, reported as [`AuditError::BrokenTail`]).
+    pub fn open(
+        path: impl AsRef<Path>,
+        worker_id: &str,
+        secret: &WorkerSecret,
+    ) -> Result<Self, AuditError> {
+        record::validate_worker_id(worker_id)?;
+        let path = path.as_ref();
+        let key = ChainKey::derive(secret)?;
+        let mut conn = schema::connect(path, true)?;
+        match schema::inspect(&conn, path)? {
+            SchemaState::Empty => {
+                schema::enable_wal(&conn)?;
+                let now = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                schema::create(&mut conn, worker_id, now)?;
+                tracing::info!(worker_id, path = %path.display(), "created audit log");
+            }
+            SchemaState::Unknown(found) => {
+                return Err(AuditError::UnknownSchema {
+                    found,
+                    supported: schema::SCHEMA_VERSION,
+                });
+            }
+            SchemaState::Current => schema::enable_wal(&conn)?,
+        }
+        let stored = schema::stored_worker_id(&conn)?;
+        if stored.as_deref() != Some(worker_id) {
+            return Err(AuditError::WorkerMismatch {
+                expected: worker_id.to_owned(),
+                found: stored.unwrap_or_default(),
+            });
+        }
+        let log = Self {
+            conn,
+            path: path.to_path_buf(),
+            worker_id: worker_id.to_owned(),
+            key,
+            secret: secret.clone(),
+        };
+        log.check_tail()?;
+        Ok(log)
+    }
+
+    /// Opens an existing log for reading (verify, query, export, checkpoint).
+    ///
+    /// Never creates the file and refuses writes on this connection
+    /// (`PRAGMA query_only`). The stored worker id is *not* compared with
+    /// `worker_id`: a foreign log opens, and [`Self::verify`] reports it as
+    /// [`crate::FailureReason::WrongGenesis`].
+    pub fn open_read(
+        path: impl AsRef<Path>,
+        worker_id: &str,
+        secret: &WorkerSecret,
+    ) -> Result<Self, AuditError> {
+        record::validate_worker_id(worker_id)?;
+        let path = path.as_ref();
+        let key = ChainKey::derive(secret)?;
+        let conn = schema::connect(path, false)?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(AuditError::storage("opening the log read-only"))?;
+        match schema::inspect(&conn, path)? {
+            SchemaState::Current => {}
+            SchemaState::Empty => {
+                return Err(AuditError::NotAnAuditLog {
+                    path: path.display().to_string(),
+                    found: 0,
+                });
+            }
+            SchemaState::Unknown(found) => {
+                return Err(AuditError::UnknownSchema {
+                    found,
+                    supported: schema::SCHEMA_VERSION,
+                });
+            }
+        }
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            worker_id: worker_id.to_owned(),
+            key,
+            secret: secret.clone(),
+        })
+    }
+
+    fn check_tail(&self) -> Result<(), AuditError> {
+        let Some(last) = self.last_seq()? else {
+            return Ok(());
+        };
+        let from = last.saturating_sub(TAIL_CHECK_RECORDS - 1).max(1);
+        let report =
+            verify::verify_conn(&self.conn, &self.worker_id, &self.key, Some(from..=last))?;
+        match report.failure {
+            None => Ok(()),
+            Some(f) => Err(AuditError::BrokenTail {
+                seq: f.seq.unwrap_or(last),
+                reason: f.reason.to_string(),
+            }),
+        }
+    }
+
+    /// The file this log is stored in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The worker id this log is opened as.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    fn last_seq(&self) -> Result<Option<u64>, AuditError> {
+        self.conn
+            .query_row("SELECT MAX(seq) FROM records", [], |row| {
+                row.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.and_then(|s| u64::try_from(s).ok()))
+            .map_err(AuditError::storage("reading the chain head"))
+    }
+
+    /// The current end of the chain.
+    pub fn head(&self) -> Result<ChainHead, AuditError> {
+        let (seq, mac) = head_in(&self.conn, &self.worker_id, &self.key)?;
+        Ok(ChainHead {
+            seq,
+            mac: to_hex(&mac),
+        })
+    }
+
+    /// Number of records in the file (fewer than the head's sequence number
+    /// once retention has dropped old ones).
+    pub fn record_count(&self) -> Result<u64, AuditError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM records", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(AuditError::storage("counting records"))
+    }
+
+    /// Appends one event durably; returns its sequence number.
+    pub fn append(&mut self, event: &AuditEvent) -> Result<u64, AuditError> {
+        let range = self.append_batch(std::slice::from_ref(event))?;
+        Ok(range.map_or(0, |r| *r.end()))
+    }
+
+    /// Appends events in one transaction (all or none) and returns the
+    /// sequence numbers they got. Durable when it returns
+    /// (`synchronous=FULL`).
+    pub fn append_batch(
+        &mut self,
+        events: &[AuditEvent],
+    ) -> Result<Option<RangeInclusive<u64>>, AuditError> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(AuditError::storage("starting an append"))?;
+        let range = append_in(&tx, &self.worker_id, &self.key, events)?;
+        tx.commit()
+            .map_err(AuditError::storage("committing an append"))?;
+        Ok(range)
+    }
+
+    /// Verifies the chain, whole (`None`) or over a sequence range.
+    /// See [`crate::verify_log`].
+    pub fn verify(&self, range: Option<RangeInclusive<u64>>) -> Result<VerifyReport, AuditError> {
+        verify::verify_conn(&self.conn, &self.worker_id, &self.key, range)
+    }
+
+    /// The record with sequence number `seq`, if present.
+    pub fn get(&self, seq: u64) -> Result<Option<AuditRecord>, AuditError> {
+        let raw = self
+            .conn
+            .query_row(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?1"),
+                [i64::try_from(seq).unwrap_or(i64::MAX)],
+                read_raw,
+            )
+            .optional()
+            .map_err(AuditError::storage("reading a record"))?;
+        raw.map(AuditRecord::from_raw).transpose()
+    }
+}
+
+/// The chain head inside a connection or transaction: (seq, mac).
+pub(crate) fn head_in(
+    conn: &Connection,
+    worker_id: &str,
+    key: &ChainKey,
+) -> Result<(u64, Vec<u8>), AuditError> {
+    let last = conn
+        .query_row(
+            "SELECT seq, mac FROM records ORDER BY seq DESC LIMIT 1",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+        )
+        .optional()
+        .map_err(AuditError::storage("reading the chain head"))?;
+    if let Some((seq, mac)) = last {
+        return Ok((u64::try_from(seq).unwrap_or(0), mac));
+    }
+    if let Some(anchor) = verify::latest_anchor(conn)? {
+        return Ok((anchor.seq, anchor.mac));
+    }
+    Ok((0, key.genesis(worker_id).to_vec()))
+}
+
+/// Appends `events` inside an open transaction.
+pub(crate) fn append_in(
+    tx: &Transaction<'_>,
+    worker_id: &str,
+    key: &ChainKey,
+    events: &[AuditEvent],
+) -> Result<Option<RangeInclusive<u64>>, AuditError> {
+    let (head, mut prev) = head_in(tx, worker_id, key)?;
+    let mut stmt = tx
+        .prepare_cached(INSERT_RECORD)
+        .map_err(AuditError::storage("preparing an append"))?;
+    let mut seq = head;
+    // UUID v7 ids: the time in milliseconds plus 74 random bits, drawn for
+    // the whole batch with one system call.
+    let mut random = vec![0u8; events.len() * 10];
+    getrandom::fill(&mut random).map_err(|e| AuditError::Io {
+        operation: "drawing random record ids",
+        detail: e.to_string(),
+    })?;
+    let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    for (event, bits) in events.iter().zip(random.chunks_exact(10)) {
+        seq = seq.saturating_add(1);
+        let bits: [u8; 10] = bits.try_into().unwrap_or([0; 10]);
+        let id = uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
+        let ts_ns = event.timestamp().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let json =
+            serde_json::to_string(event.payload()).map_err(|e| AuditError::InvalidEvent {
+                reason: format!("payload cannot be serialized: {e}"),
+            })?;
+        let severity = event.severity().rank();
+        let mac = key.mac(&record::mac_input(
+            seq,
+            id.as_bytes(),
+            ts_ns,
+            event.kind(),
+            severity,
+            worker_id,
+            event.shard_id(),
+            &json,
+            &prev,
+        ));
+        stmt.execute(params![
+            i64::try_from(seq).unwrap_or(i64::MAX),
+            id.as_bytes().as_slice(),
+            ts_ns,
+            event.kind(),
+            severity,
+            worker_id,
+            event.shard_id(),
+            json,
+            prev,
+            mac.as_slice(),
+        ])
+        .map_err(AuditError::storage("inserting a record"))?;
+        prev = mac.to_vec();
+    }
+    Ok(Some(head.saturating_add(1)..=seq))
+}

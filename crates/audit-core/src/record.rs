@@ -1,0 +1,329 @@
+//! A stored record, its canonical encoding, and the keyed chain over it.
+//!
+//! Each record's MAC is HMAC-SHA256, under the audit-chain key derived from
+//! the worker secret (`seal_crypto::context::AUDIT_CHAIN`, distinct from the
+//! seal key), over a [`CanonicalEncoder`] encoding of *every* field and the
+//! previous record's MAC. The first record links to a *genesis* MAC that
+//! binds the log to its worker id, so a log copied from another worker (or
+//! written under another secret) fails at its first record.
+
+use chrono::{DateTime, Utc};
+use seal_crypto::{CanonicalEncoder, SealKey, WorkerSecret, context};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{AuditError, Severity};
+
+const RECORD_DOMAIN: &str = "vram-residency/audit-record";
+const GENESIS_DOMAIN: &str = "vram-residency/audit-genesis";
+const ANCHOR_DOMAIN: &str = "vram-residency/audit-anchor";
+const ENCODING_VERSION: u16 = 1;
+
+/// Bytes in a record MAC.
+pub const MAC_BYTES: usize = 32;
+
+/// Longest worker id, in bytes.
+pub const MAX_WORKER_ID_BYTES: usize = 128;
+
+/// Checks a worker (or service) id: 1 to [`MAX_WORKER_ID_BYTES`] bytes, no
+/// control characters.
+pub fn validate_worker_id(worker_id: &str) -> Result<(), AuditError> {
+    if worker_id.is_empty()
+        || worker_id.len() > MAX_WORKER_ID_BYTES
+        || worker_id.chars().any(char::is_control)
+    {
+        return Err(AuditError::InvalidWorkerId {
+            reason: format!(
+                "use 1 to {MAX_WORKER_ID_BYTES} bytes without control characters (got {} bytes)",
+                worker_id.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A record as stored: the exact columns the MAC covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RawRecord {
+    pub seq: u64,
+    pub id: Vec<u8>,
+    pub ts_ns: i64,
+    pub kind: String,
+    pub severity: i64,
+    pub worker_id: String,
+    pub shard_id: Option<String>,
+    pub event: String,
+    pub prev_mac: Vec<u8>,
+    pub mac: Vec<u8>,
+}
+
+/// The canonical bytes a record's MAC is computed over.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mac_input(
+    seq: u64,
+    id: &[u8],
+    ts_ns: i64,
+    kind: &str,
+    severity: i64,
+    worker_id: &str,
+    shard_id: Option<&str>,
+    event: &str,
+    prev_mac: &[u8],
+) -> Vec<u8> {
+    let enc = CanonicalEncoder::new(RECORD_DOMAIN, ENCODING_VERSION)
+        .field(1, worker_id.as_bytes())
+        .u64(2, seq)
+        .field(3, id)
+        .i64(4, ts_ns)
+        .field(5, kind.as_bytes())
+        .i64(6, severity);
+    let enc = match shard_id {
+        Some(shard) => enc.field(7, &[1]).field(8, shard.as_bytes()),
+        None => enc.field(7, &[0]).field(8, &[]),
+    };
+    enc.field(9, event.as_bytes()).field(10, prev_mac).finish()
+}
+
+impl RawRecord {
+    fn mac_input(&self) -> Vec<u8> {
+        mac_input(
+            self.seq,
+            &self.id,
+            self.ts_ns,
+            &self.kind,
+            self.severity,
+            &self.worker_id,
+            self.shard_id.as_deref(),
+            &self.event,
+            &self.prev_mac,
+        )
+    }
+}
+
+/// The audit-chain HMAC key and the operations over it.
+#[derive(Clone, Debug)]
+pub(crate) struct ChainKey(SealKey);
+
+impl ChainKey {
+    pub fn derive(secret: &WorkerSecret) -> Result<Self, AuditError> {
+        Ok(Self(SealKey::derive(secret, context::AUDIT_CHAIN)?))
+    }
+
+    /// The value the first record's `prev_mac` must equal.
+    pub fn genesis(&self, worker_id: &str) -> [u8; MAC_BYTES] {
+        self.0.mac(
+            &CanonicalEncoder::new(GENESIS_DOMAIN, ENCODING_VERSION)
+                .field(1, worker_id.as_bytes())
+                .finish(),
+        )
+    }
+
+    pub fn mac(&self, input: &[u8]) -> [u8; MAC_BYTES] {
+        self.0.mac(input)
+    }
+
+    /// Constant-time check of a stored record's MAC.
+    pub fn verify_record(&self, record: &RawRecord) -> bool {
+        self.0.verify_mac(&record.mac_input(), &record.mac).is_ok()
+    }
+
+    fn anchor_input(worker_id: &str, seq: u64, mac: &[u8]) -> Vec<u8> {
+        CanonicalEncoder::new(ANCHOR_DOMAIN, ENCODING_VERSION)
+            .field(1, worker_id.as_bytes())
+            .u64(2, seq)
+            .field(3, mac)
+            .finish()
+    }
+
+    /// The MAC that authenticates a retention anchor: "the chain continues
+    /// after record `seq`, whose MAC was `mac`".
+    pub fn anchor_mac(&self, worker_id: &str, seq: u64, mac: &[u8]) -> [u8; MAC_BYTES] {
+        self.0.mac(&Self::anchor_input(worker_id, seq, mac))
+    }
+
+    pub fn verify_anchor(&self, worker_id: &str, seq: u64, mac: &[u8], tag: &[u8]) -> bool {
+        self.0
+            .verify_mac(&Self::anchor_input(worker_id, seq, mac), tag)
+            .is_ok()
+    }
+}
+
+/// One record of the log, as returned by queries and written by the NDJSON
+/// export (one per line). Carrying both MACs, an exported file can be
+/// verified again with [`crate::verify_ndjson`].
+///
+/// `event` is the typed fields; its serialization with `serde_json` is the
+/// exact text the MAC covers (the log stores that canonical form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain: 1, 2, 3, ... without gaps.
+    pub seq: u64,
+    /// Unique id (UUID v7: time-ordered).
+    pub id: Uuid,
+    /// When the event was created, UTC, nanosecond precision.
+    pub timestamp: DateTime<Utc>,
+    /// Event kind, for example `VramSealed`.
+    pub kind: String,
+    /// Severity.
+    pub severity: Severity,
+    /// The worker (or service) that wrote the log.
+    pub worker_id: String,
+    /// The shard the event is about, if any.
+    pub shard_id: Option<String>,
+    /// The event's typed fields.
+    pub event: Value,
+    /// The previous record's MAC (or the genesis value), lower-case hex.
+    pub prev_mac: String,
+    /// This record's MAC, lower-case hex.
+    pub mac: String,
+}
+
+impl AuditRecord {
+    pub(crate) fn from_raw(raw: RawRecord) -> Result<Self, AuditError> {
+        let corrupt = |detail: String| AuditError::Corrupt {
+            seq: raw.seq,
+            detail,
+        };
+        let severity = Severity::from_rank(raw.severity)
+            .ok_or_else(|| corrupt(format!("unknown severity rank {}", raw.severity)))?;
+        let id = Uuid::from_slice(&raw.id).map_err(|_| corrupt("id is not 16 bytes".into()))?;
+        let event = serde_json::from_str(&raw.event)
+            .map_err(|e| corrupt(format!("event is not JSON: {e}")))?;
+        Ok(Self {
+            seq: raw.seq,
+            id,
+            timestamp: DateTime::from_timestamp_nanos(raw.ts_ns),
+            kind: raw.kind,
+            severity,
+            worker_id: raw.worker_id,
+            shard_id: raw.shard_id,
+            event,
+            prev_mac: to_hex(&raw.prev_mac),
+            mac: to_hex(&raw.mac),
+        })
+    }
+
+    /// Back to the stored form, for verification. `None` when a field
+    /// cannot be what the log wrote (bad hex, out-of-range time).
+    pub(crate) fn to_raw(&self) -> Option<RawRecord> {
+        Some(RawRecord {
+            seq: self.seq,
+            id: self.id.as_bytes().to_vec(),
+            ts_ns: self.timestamp.timestamp_nanos_opt()?,
+            kind: self.kind.clone(),
+            severity: self.severity.rank(),
+            worker_id: self.worker_id.clone(),
+            shard_id: self.shard_id.clone(),
+            event: serde_json::to_string(&self.event).ok()?,
+            prev_mac: from_hex(&self.prev_mac)?,
+            mac: from_hex(&self.mac)?,
+        })
+    }
+}
+
+/// Lower-case hex of bytes.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Bytes of hex text (either case); `None` if it is not hex.
+pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            if !pair.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let s = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ChainKey {
+        ChainKey::derive(&WorkerSecret::new(&[3; 32]).unwrap()).unwrap()
+    }
+
+    fn raw() -> RawRecord {
+        RawRecord {
+            seq: 1,
+            id: vec![7; 16],
+            ts_ns: 5,
+            kind: "K".into(),
+            severity: 1,
+            worker_id: "w".into(),
+            shard_id: None,
+            event: "{}".into(),
+            prev_mac: vec![0; 32],
+            mac: vec![],
+        }
+    }
+
+    #[test]
+    fn ac_010_every_field_is_covered_by_the_mac() {
+        let k = key();
+        let mut r = raw();
+        r.mac = k.mac(&r.mac_input()).to_vec();
+        assert!(k.verify_record(&r));
+        type Edit = Box<dyn Fn(&mut RawRecord)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|r| r.seq = 2),
+            Box::new(|r| r.id[0] ^= 1),
+            Box::new(|r| r.ts_ns += 1),
+            Box::new(|r| r.kind.push('x')),
+            Box::new(|r| r.severity = 2),
+            Box::new(|r| r.worker_id.push('x')),
+            Box::new(|r| r.shard_id = Some(String::new())),
+            Box::new(|r| r.event = "{ }".into()),
+            Box::new(|r| r.prev_mac[31] ^= 1),
+            Box::new(|r| r.mac[0] ^= 1),
+        ];
+        for edit in edits {
+            let mut e = r.clone();
+            edit(&mut e);
+            assert!(!k.verify_record(&e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn ac_011_genesis_binds_worker_and_key() {
+        let k = key();
+        assert_ne!(k.genesis("a"), k.genesis("b"));
+        let other = ChainKey::derive(&WorkerSecret::new(&[4; 32]).unwrap()).unwrap();
+        assert_ne!(k.genesis("a"), other.genesis("a"));
+        // The audit key is not the seal key.
+        let secret = WorkerSecret::new(&[3; 32]).unwrap();
+        let seal = SealKey::derive(&secret, context::SEAL).unwrap();
+        assert_ne!(seal.mac(b"m"), k.mac(b"m"));
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        assert_eq!(to_hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(from_hex("00ABff"), Some(vec![0, 0xab, 0xff]));
+        assert_eq!(from_hex("0"), None);
+        assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex("+1"), None);
+    }
+
+    #[test]
+    fn worker_ids_are_validated() {
+        assert!(validate_worker_id("worker-1").is_ok());
+        assert!(validate_worker_id("").is_err());
+        assert!(validate_worker_id("a\u{0}").is_err());
+        assert!(validate_worker_id(&"w".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The SQLite schema: tables, indexes, append-only triggers, version check
+//! and connection settings.
+//!
+//! The database header carries an application id (`AUDT`) and a schema
+//! version (`PRAGMA user_version`); a file with another version is refused
+//! with [`AuditError::UnknownSchema`]. Triggers reject `UPDATE` and `DELETE`
+//! on the records, so an ordinary SQL client cannot edit the log by mistake;
+//! the one sanctioned deletion is retention, which may delete only records
+//! at or below a MAC-authenticated anchor written in the same transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::AuditError;
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// SQLite application id of an audit log: ASCII `AUDT`.
+pub const APPLICATION_ID: i64 = 0x4155_4454;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of the file SQLite may memory-map for reading.
+const MMAP_BYTES: i64 = 1 << 30;
+
+const CREATE: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE records (
+    seq       INTEGER PRIMARY KEY NOT NULL,
+    id        BLOB NOT NULL UNIQUE,
+    ts_ns     INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    severity  INTEGER NOT NULL,
+    worker_id TEXT NOT NULL,
+    shard_id  TEXT,
+    event     TEXT NOT NULL,
+    prev_mac  BLOB NOT NULL,
+    mac       BLOB NOT NULL
+);
+CREATE INDEX records_ts ON records(ts_ns);
+CREATE INDEX records_kind ON records(kind);
+CREATE INDEX records_shard ON records(shard_id) WHERE shard_id IS NOT NULL;
+CREATE TABLE anchors (
+    seq        INTEGER PRIMARY KEY NOT NULL,
+    mac        BLOB NOT NULL,
+    dropped    INTEGER NOT NULL,
+    ts_ns      INTEGER NOT NULL,
+    anchor_mac BLOB NOT NULL
+);
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only: UPDATE is refused'); END;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+WHEN OLD.seq > (SELECT COALESCE(MAX(seq), 0) FROM anchors)
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE is refused (retention deletes only below an anchor)'); END;
+CREATE TRIGGER anchors_no_update BEFORE UPDATE ON anchors
+BEGIN SELECT RAISE(ABORT, 'audit anchors are append-only: UPDATE is refused'); END;
+CREATE TRIGGER anchors_no_delete BEFORE DELETE ON anchors
+BEGIN SELECT RAISE(ABORT, 'audit anchors are append-only: DELETE is refused'); END;
+CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta
+BEGIN SELECT RAISE(ABORT, 'audit metadata is append-only: UPDATE is refused'); END;
+CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta
+BEGIN SELECT RAISE(ABORT, 'audit metadata is append-only: DELETE is refused'); END;
+";
+
+/// The insert every writer uses (also the benchmark's baseline).
+pub(crate) const INSERT_RECORD: &str = "INSERT INTO records \
+    (seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// The columns of [`crate::record::RawRecord`], in order.
+pub(crate) const RECORD_COLUMNS: &str =
+    "seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac";
+
+/// What the header of an opened database says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchemaState {
+    /// No tables yet: a new file.
+    Empty,
+    /// An audit log of this version.
+    Current,
+    /// An audit log of another version.
+    Unknown(i64),
+}
+
+/// Opens (creating the file if asked) a connection with the log's settings.
+pub(crate) fn connect(path: &Path, create: bool) -> Result<Connection, AuditError> {
+    if !create && !path.exists() {
+        return Err(AuditError::not_found(path));
+    }
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(AuditError::storage("opening the log"))?;
+    apply_pragmas(&conn)?;
+    Ok(conn)
+}
+
+/// The per-connection settings: busy timeout and `synchronous=FULL`.
+pub(crate) fn apply_pragmas(conn: &Connection) -> Result<(), AuditError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(AuditError::storage("setting the busy timeout"))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(AuditError::storage("setting synchronous=FULL"))?;
+    // Reads (verification, queries) go through a memory map instead of a
+    // read() per page; writes are unaffected.
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES)
+        .map_err(AuditError::storage("setting mmap_size"))?;
+    Ok(())
+}
+
+/// Switches the file to the WAL journal (persistent; writers only, and only
+/// once the file is known to be an audit log).
+pub(crate) fn enable_wal(conn: &Connection) -> Result<(), AuditError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .map_err(AuditError::storage("enabling WAL"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(AuditError::Storage {
+            operation: "enabling WAL",
+            detail: format!("journal mode stayed {mode:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Reads the header and says what kind of database this is.
+pub(crate) fn inspect(conn: &Connection, path: &Path) -> Result<SchemaState, AuditError> {
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(AuditError::storage("reading the header"))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(AuditError::storage("reading the header"))?;
+    let tables: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(AuditError::storage("reading the header"))?;
+    if app_id == 0 && version == 0 && tables == 0 {
+        return Ok(SchemaState::Empty);
+    }
+    if app_id != APPLICATION_ID {
+        return Err(AuditError::NotAnAuditLog {
+            path: path.display().to_string(),
+            found: app_id,
+        });
+    }
+    if version == SCHEMA_VERSION {
+        Ok(SchemaState::Current)
+    } else {
+        Ok(SchemaState::Unknown(version))
+    }
+}
+
+/// Creates the schema and records the worker id, in one transaction.
+pub(crate) fn create(
+    conn: &mut Connection,
+    worker_id: &str,
+    now_ns: i64,
+) -> Result<(), AuditError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(AuditError::storage("creating the schema"))?;
+    tx.execute_batch(CREATE)
+        .map_err(AuditError::storage("creating the schema"))?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(AuditError::storage("creating the schema"))?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(AuditError::storage("creating the schema"))?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('worker_id', ?1), ('created_ns', ?2), ('schema_version', ?3)",
+        rusqlite::params![worker_id, now_ns.to_string(), SCHEMA_VERSION.to_string()],
+    )
+    .map_err(AuditError::storage("creating the schema"))?;
+    tx.commit()
+        .map_err(AuditError::storage("creating the schema"))
+}
+
+/// The worker id stored when the log was created.
+pub(crate) fn stored_worker_id(conn: &Connection) -> Result<Option<String>, AuditError> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'worker_id'",
+        [],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(AuditError::storage("reading the worker id"))
+}

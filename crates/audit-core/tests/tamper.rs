@@ -1,0 +1,510 @@
+//! Every tamper case of the spec (AC-030..AC-045), on real database files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use audit_core::{
+    AuditError, AuditLog, CheckpointSigner, FailureReason, RetentionPolicy, verify_log,
+    verify_log_against_checkpoint, verify_ndjson,
+};
+use common::*;
+
+#[test]
+fn ac_030_untouched_log_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 50);
+    let report = verify(&path);
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.records_checked, 50);
+    assert_eq!((report.first_seq, report.last_seq), (Some(1), Some(50)));
+}
+
+#[test]
+fn ac_031_sql_edit_is_a_mac_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 50);
+    attacker(&path)
+        .execute("UPDATE records SET severity = 0 WHERE seq = 17", [])
+        .unwrap();
+    let report = verify(&path);
+    assert_eq!(failure(&report), (Some(17), FailureReason::MacMismatch));
+    assert_eq!(report.records_checked, 16);
+    assert_eq!(report.last_seq, Some(16));
+}
+
+#[test]
+fn ac_032_byte_edit_of_the_file_is_a_mac_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 100);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    let needle = b"MARKER-00042";
+    let hits: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "marker must be in the main file exactly once"
+    );
+    bytes[hits[0] + needle.len() - 1] = b'7';
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        failure(&verify(&path)),
+        (Some(42), FailureReason::MacMismatch)
+    );
+}
+
+#[test]
+fn ac_033_deleted_record_is_a_sequence_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 30);
+    attacker(&path)
+        .execute("DELETE FROM records WHERE seq = 12", [])
+        .unwrap();
+    assert_eq!(
+        failure(&verify(&path)),
+        (
+            Some(13),
+            FailureReason::SequenceGap {
+                expected: 12,
+                found: 13
+            }
+        )
+    );
+}
+
+#[test]
+fn ac_034_deleted_first_record_is_a_sequence_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 5);
+    attacker(&path)
+        .execute("DELETE FROM records WHERE seq = 1", [])
+        .unwrap();
+    assert_eq!(
+        failure(&verify(&path)),
+        (
+            Some(2),
+            FailureReason::SequenceGap {
+                expected: 1,
+                found: 2
+            }
+        )
+    );
+}
+
+#[test]
+fn ac_035_inserted_record_is_a_broken_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 20);
+    insert_copy(&attacker(&path), 3, 10);
+    assert_eq!(
+        failure(&verify(&path)),
+        (Some(10), FailureReason::BrokenLink)
+    );
+}
+
+#[test]
+fn ac_036_reordered_records_are_a_broken_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 20);
+    swap(&attacker(&path), 7, 8);
+    assert_eq!(
+        failure(&verify(&path)),
+        (Some(7), FailureReason::BrokenLink)
+    );
+}
+
+#[test]
+fn ac_037_forged_prev_mac_is_a_broken_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 20);
+    attacker(&path)
+        .execute(
+            "UPDATE records SET prev_mac = zeroblob(32) WHERE seq = 5",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        failure(&verify(&path)),
+        (Some(5), FailureReason::BrokenLink)
+    );
+}
+
+#[test]
+fn ac_038_foreign_log_is_wrong_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 5);
+    // Same secret, other worker id.
+    let report = verify_log(&path, "worker-b", &secret(), None).unwrap();
+    assert_eq!(failure(&report), (Some(1), FailureReason::WrongGenesis));
+    // Same worker id, other secret.
+    let other = seal_crypto::WorkerSecret::new(&[0x22; 32]).unwrap();
+    let report = verify_log(&path, WORKER, &other, None).unwrap();
+    assert_eq!(failure(&report), (Some(1), FailureReason::WrongGenesis));
+    // A writer refuses to append to it.
+    assert!(matches!(
+        AuditLog::open(&path, "worker-b", &secret()),
+        Err(AuditError::WorkerMismatch { .. })
+    ));
+}
+
+#[test]
+fn ac_039_unknown_schema_is_refused_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 3);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 7)
+        .unwrap();
+    let err = AuditLog::open(&path, WORKER, &secret()).unwrap_err();
+    assert_eq!(
+        err,
+        AuditError::UnknownSchema {
+            found: 7,
+            supported: 1
+        }
+    );
+    assert!(err.to_string().contains("version 7"));
+    assert_eq!(
+        failure(&verify(&path)),
+        (None, FailureReason::UnknownSchema { found: 7 })
+    );
+}
+
+#[test]
+fn ac_040_other_sqlite_files_are_not_audit_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    assert!(matches!(
+        AuditLog::open(&path, WORKER, &secret()),
+        Err(AuditError::NotAnAuditLog { .. })
+    ));
+    assert!(matches!(
+        verify_log(dir.path().join("missing.db"), WORKER, &secret(), None),
+        Err(AuditError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn ac_041_triggers_refuse_update_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 3);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let e = conn
+        .execute("UPDATE records SET kind = 'x' WHERE seq = 1", [])
+        .unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    let e = conn
+        .execute("DELETE FROM records WHERE seq = 3", [])
+        .unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    let e = conn.execute("DELETE FROM meta", []).unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(verify(&path).is_ok());
+}
+
+#[test]
+fn ac_042_truncation_is_caught_by_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 40);
+    let signer = CheckpointSigner::derive(&secret()).unwrap();
+    let checkpoint = AuditLog::open_read(&path, WORKER, &secret())
+        .unwrap()
+        .checkpoint(&signer)
+        .unwrap();
+    assert_eq!((checkpoint.last_seq, checkpoint.record_count), (40, 40));
+    attacker(&path)
+        .execute("DELETE FROM records WHERE seq > 33", [])
+        .unwrap();
+    assert!(
+        verify(&path).is_ok(),
+        "the chain alone cannot see a cut tail"
+    );
+    let report =
+        verify_log_against_checkpoint(&path, WORKER, &secret(), &checkpoint, &signer.public_key())
+            .unwrap();
+    assert_eq!(
+        failure(&report),
+        (
+            Some(40),
+            FailureReason::Truncated {
+                checkpoint_seq: 40,
+                log_last_seq: 33
+            }
+        )
+    );
+}
+
+#[test]
+fn ac_043_rollback_is_caught_by_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 10);
+    let old = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("VACUUM INTO ?1", [old.to_str().unwrap()])
+            .unwrap();
+    }
+    let signer = CheckpointSigner::derive(&secret()).unwrap();
+    {
+        let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+        log.append_batch(&(11..=20).map(event).collect::<Vec<_>>())
+            .unwrap();
+        let checkpoint = log.checkpoint(&signer).unwrap();
+        std::fs::write(dir.path().join("cp.json"), checkpoint.to_json().unwrap()).unwrap();
+    }
+    let checkpoint = audit_core::Checkpoint::from_json(
+        &std::fs::read_to_string(dir.path().join("cp.json")).unwrap(),
+    )
+    .unwrap();
+    // The older copy is put back ...
+    std::fs::copy(&old, &path).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("a.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("a.db-shm"));
+    let key = signer.public_key();
+    let report =
+        verify_log_against_checkpoint(&path, WORKER, &secret(), &checkpoint, &key).unwrap();
+    assert_eq!(
+        failure(&report),
+        (
+            Some(20),
+            FailureReason::Truncated {
+                checkpoint_seq: 20,
+                log_last_seq: 10
+            }
+        )
+    );
+    // ... and written on past the checkpoint: a fork.
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append_batch(&(100..=115).map(event).collect::<Vec<_>>())
+        .unwrap();
+    assert!(log.verify(None).unwrap().is_ok());
+    let report = log.verify_against_checkpoint(&checkpoint, &key).unwrap();
+    assert_eq!(
+        failure(&report),
+        (Some(20), FailureReason::RolledBack { checkpoint_seq: 20 })
+    );
+}
+
+#[test]
+fn ac_044_checkpoints_are_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 4);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let signer = CheckpointSigner::derive(&secret()).unwrap();
+    let key = signer.public_key();
+    let checkpoint = log.checkpoint(&signer).unwrap();
+    checkpoint.verify(&key).unwrap();
+    assert!(
+        log.verify_against_checkpoint(&checkpoint, &key)
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(
+        checkpoint
+            .public_key
+            .parse::<audit_core::CheckpointPublicKey>()
+            .unwrap(),
+        key
+    );
+    let mut forged = checkpoint.clone();
+    forged.last_seq = 3;
+    assert!(matches!(
+        forged.verify(&key),
+        Err(AuditError::Checkpoint { .. })
+    ));
+    let other =
+        CheckpointSigner::derive(&seal_crypto::WorkerSecret::new(&[9; 32]).unwrap()).unwrap();
+    assert!(checkpoint.verify(&other.public_key()).is_err());
+    let mut bad = checkpoint.clone();
+    bad.signature.truncate(10);
+    assert!(bad.verify(&key).is_err());
+    assert!("abcd".parse::<audit_core::CheckpointPublicKey>().is_err());
+    // The derived checkpoint key is stable and shows no secret in Debug.
+    assert_eq!(
+        CheckpointSigner::derive(&secret()).unwrap().public_key(),
+        key
+    );
+    assert!(format!("{signer:?}").contains(&key.to_string()));
+}
+
+#[test]
+fn ac_045_broken_tail_is_refused_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 10);
+    attacker(&path)
+        .execute("UPDATE records SET event = '{}' WHERE seq = 10", [])
+        .unwrap();
+    let err = AuditLog::open(&path, WORKER, &secret()).unwrap_err();
+    assert!(
+        matches!(err, AuditError::BrokenTail { seq: 10, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ac_050_retention_keeps_the_chain_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 100);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_records(30))
+        .unwrap();
+    assert_eq!(report.dropped, 70);
+    assert_eq!(report.anchor_seq, Some(70));
+    assert_eq!(report.retention_record_seq, Some(101));
+    let v = log.verify(None).unwrap();
+    assert!(v.is_ok(), "{v:?}");
+    assert_eq!(
+        (v.first_seq, v.last_seq, v.records_checked),
+        (Some(71), Some(101), 31)
+    );
+    let retention = log.get(101).unwrap().unwrap();
+    assert_eq!(retention.kind, "AuditRetention");
+    assert_eq!(retention.event["dropped_records"], 70);
+    // Appending and reopening continue the chain.
+    log.append(&event(102)).unwrap();
+    drop(log);
+    let log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    assert!(log.verify(None).unwrap().is_ok());
+    assert!(log.verify(Some(90..=95)).unwrap().is_ok());
+}
+
+#[test]
+fn ac_051_retention_by_age_and_size_drops_whole_ranges_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let now = chrono::Utc::now();
+    let old: Vec<_> = (1..=10)
+        .map(|i| event(i).with_timestamp(now - chrono::Duration::days(40)))
+        .collect();
+    log.append_batch(&old).unwrap();
+    let young: Vec<_> = (11..=20).map(event).collect();
+    log.append_batch(&young).unwrap();
+    let report = log
+        .apply_retention(&RetentionPolicy::max_age_days(30))
+        .unwrap();
+    assert_eq!((report.dropped, report.anchor_seq), (10, Some(10)));
+    assert!(log.verify(None).unwrap().is_ok());
+    // Nothing more is old: a second run drops nothing.
+    assert_eq!(
+        log.apply_retention(&RetentionPolicy::max_age_days(30))
+            .unwrap()
+            .dropped,
+        0
+    );
+    // Size: keep about 1 KiB (about 6 records).
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_bytes(1024))
+        .unwrap();
+    assert!(report.dropped > 0 && log.record_count().unwrap() >= 1);
+    assert!(log.verify(None).unwrap().is_ok());
+    // Everything old: the newest record always stays.
+    let report = log
+        .apply_retention_at(
+            &RetentionPolicy::max_age_days(1),
+            now + chrono::Duration::days(10),
+        )
+        .unwrap();
+    assert!(report.dropped > 0);
+    assert!(log.record_count().unwrap() >= 1);
+    assert!(log.verify(None).unwrap().is_ok());
+}
+
+#[test]
+fn ac_052_deleting_below_no_anchor_or_forging_one_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 20);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.apply_retention(&RetentionPolicy::default().with_max_records(15))
+        .unwrap();
+    drop(log);
+    // Cutting more off the start than the anchor allows.
+    let conn = attacker(&path);
+    conn.execute("DELETE FROM records WHERE seq <= 7", [])
+        .unwrap();
+    assert_eq!(
+        failure(&verify(&path)),
+        (
+            Some(8),
+            FailureReason::SequenceGap {
+                expected: 6,
+                found: 8
+            }
+        )
+    );
+    // Forging an anchor to cover it.
+    conn.execute(
+        "INSERT INTO anchors SELECT 7, mac, 7, 0, zeroblob(32) FROM anchors WHERE seq = 5",
+        [],
+    )
+    .unwrap();
+    assert_eq!(failure(&verify(&path)), (Some(7), FailureReason::BadAnchor));
+}
+
+#[test]
+fn ac_053_ndjson_export_verifies_and_catches_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 25);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(log.export_ndjson(None, &mut out).unwrap(), 25);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.lines().count(), 25);
+    let report = verify_ndjson(text.as_bytes(), WORKER, &secret()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.records_checked, 25);
+    // A range export verifies from its first record on.
+    let mut part = Vec::new();
+    log.export_ndjson(Some(10..=20), &mut part).unwrap();
+    let report = verify_ndjson(part.as_slice(), WORKER, &secret()).unwrap();
+    assert_eq!((report.records_checked, report.first_seq), (11, Some(10)));
+    // Edited, deleted and foreign exports fail.
+    let edited = text.replace("MARKER-00013", "MARKER-00099");
+    assert_eq!(
+        failure(&verify_ndjson(edited.as_bytes(), WORKER, &secret()).unwrap()),
+        (Some(13), FailureReason::MacMismatch)
+    );
+    let deleted: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 4)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        failure(&verify_ndjson(deleted.as_bytes(), WORKER, &secret()).unwrap()),
+        (
+            Some(6),
+            FailureReason::SequenceGap {
+                expected: 5,
+                found: 6
+            }
+        )
+    );
+    assert_eq!(
+        failure(&verify_ndjson(text.as_bytes(), "worker-b", &secret()).unwrap()),
+        (Some(1), FailureReason::WrongGenesis)
+    );
+    assert!(matches!(
+        verify_ndjson("not json\n".as_bytes(), WORKER, &secret()),
+        Err(AuditError::Export { line: 1, .. })
+    ));
+}
