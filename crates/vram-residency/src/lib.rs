@@ -60,3 +60,8 @@ pub use shard::{SealOptions, SealedShard};
 pub use shard_id::{MAX_SHARD_ID_LEN, ShardIdError, validate_shard_id};
 pub use state::{StopReason, WorkerState};
 pub use verify::{VerifyMode, VerifyReport};
+
+/// The README's worker example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
