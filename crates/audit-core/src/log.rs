@@ -301,6 +301,7 @@ pub(crate) fn append_in(
             })?;
         let severity = event.severity().rank();
         let mac = key.mac(&record::mac_input(
+            Vec::new(),
             seq,
             id.as_bytes(),
             ts_ns,

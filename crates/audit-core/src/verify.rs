@@ -236,7 +236,10 @@ impl<'k> ChainVerifier<'k> {
         let limit = structural.as_ref().map_or(rows.len(), |(i, _)| i + 1);
         let checked = rows.get(..limit).unwrap_or(rows);
         let key = self.key;
-        let mac_bad = checked.par_iter().position_first(|r| !key.verify_record(r));
+        let mac_bad = checked
+            .par_iter()
+            .map_init(Vec::new, |scratch, r| key.verify_record(r, scratch))
+            .position_first(|ok| !ok);
         let failure = match (structural, mac_bad) {
             (Some((i, _)), Some(j)) if j < i => Some((j, FailureReason::MacMismatch)),
             (Some(found), _) => Some(found),

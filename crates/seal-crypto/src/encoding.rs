@@ -23,11 +23,17 @@ pub struct CanonicalEncoder {
 impl CanonicalEncoder {
     /// Starts an encoding for `domain` (what is being encoded) at `version`.
     pub fn new(domain: &str, version: u16) -> Self {
-        let mut bytes = Vec::with_capacity(128);
-        bytes.extend_from_slice(&(domain.len() as u64).to_be_bytes());
-        bytes.extend_from_slice(domain.as_bytes());
-        bytes.extend_from_slice(&version.to_be_bytes());
-        Self { bytes }
+        Self::reusing(Vec::with_capacity(128), domain, version)
+    }
+
+    /// Like [`Self::new`], but writes into `buffer` (cleared first), so a
+    /// caller encoding millions of records can reuse one allocation.
+    pub fn reusing(mut buffer: Vec<u8>, domain: &str, version: u16) -> Self {
+        buffer.clear();
+        buffer.extend_from_slice(&(domain.len() as u64).to_be_bytes());
+        buffer.extend_from_slice(domain.as_bytes());
+        buffer.extend_from_slice(&version.to_be_bytes());
+        Self { bytes: buffer }
     }
 
     /// Appends a field: its tag, its length and its bytes.
