@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use audit_core::{AuditWriter, WriterConfig};
-use vram_residency::{ManagerConfig, ResidencyPolicy, VerifyMode, VramManager};
+use vram_residency::VerifyMode;
 
 use crate::cli_error::CliError;
 use crate::device::{self, BackendArg, Device};
@@ -88,16 +88,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         &secret,
         WriterConfig::default(),
     )?);
-    let policy = match device {
-        Device::Host(_) => ResidencyPolicy::allow_simulated(),
-        Device::Cuda(_) => ResidencyPolicy::strict(),
-    };
-    let manager = VramManager::new(
-        ManagerConfig::new(worker_id, secret.clone(), writer.clone())
-            .allocator(device.allocator())
-            .policy(policy),
-    )?;
-    manager.enforce_policy()?;
+    let manager = device::start_worker(&device, 0, worker_id, secret.clone(), writer.clone())?;
     println!("policy: passed ({})", device.backend());
     println!();
 

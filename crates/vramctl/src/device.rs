@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use audit_core::AuditSink;
 use gpu_alloc::{Backend, BackendChoice, HostDevice, HostDeviceConfig, VramAllocator};
+use seal_crypto::WorkerSecret;
+use vram_residency::{ManagerConfig, ResidencyPolicy, VramManager};
 
 use crate::cli_error::CliError;
 
@@ -39,6 +42,32 @@ impl Device {
             Self::Host(_) => Backend::Host,
         }
     }
+}
+
+/// Builds a worker on `device` and runs its residency policy check.
+///
+/// `vramctl` is an operator's tool, not a long-running worker: where the
+/// user let it fall back to the simulated device (and it said so), the
+/// policy allows that device; on CUDA the strict production policy applies.
+pub fn start_worker(
+    device: &Device,
+    device_index: u32,
+    worker_id: &str,
+    secret: WorkerSecret,
+    audit: Arc<dyn AuditSink>,
+) -> Result<VramManager, CliError> {
+    let policy = match device {
+        Device::Host(_) => ResidencyPolicy::allow_simulated(),
+        Device::Cuda(_) => ResidencyPolicy::strict(),
+    };
+    let manager = VramManager::new(
+        ManagerConfig::new(worker_id, secret, audit)
+            .allocator(device.allocator())
+            .device_index(device_index)
+            .policy(policy),
+    )?;
+    manager.enforce_policy()?;
+    Ok(manager)
 }
 
 /// Opens the device. `host_capacity` sizes the simulated device.

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use audit_core::{AuditSink, AuditWriter, WriterConfig};
-use vram_residency::{ManagerConfig, ResidencyPolicy, SealOptions, VramManager};
+use vram_residency::SealOptions;
 
 use crate::cli_error::CliError;
-use crate::device::{self, Device};
+use crate::device;
 use crate::progress::Progress;
 use crate::{WorkerArgs, print_json, secret};
 
@@ -70,17 +70,13 @@ pub fn run(args: &SealArgs) -> Result<(), CliError> {
         &secret,
         WriterConfig::default(),
     )?);
-    let policy = match device {
-        Device::Host(_) => ResidencyPolicy::allow_simulated(),
-        Device::Cuda(_) => ResidencyPolicy::strict(),
-    };
-    let manager = VramManager::new(
-        ManagerConfig::new(args.worker.worker_id.clone(), secret, Arc::clone(&writer))
-            .allocator(device.allocator())
-            .device_index(args.worker.device)
-            .policy(policy),
+    let manager = device::start_worker(
+        &device,
+        args.worker.device,
+        &args.worker.worker_id,
+        secret,
+        Arc::clone(&writer),
     )?;
-    manager.enforce_policy()?;
     let mut progress = Progress::new(len);
     let options = SealOptions::default().model_ref(args.file.display().to_string());
     let shard = manager.seal_file(&id, &args.file, options, &mut |done| progress.update(done))?;
