@@ -78,5 +78,7 @@ pub use record::{AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, validate_worker_id
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use sink::{AuditSink, EmitOutcome, MemorySink};
+#[doc(hidden)]
+pub use verify::verify_log_split;
 pub use verify::{FailureReason, VerifyFailure, VerifyReport, verify_log};
 pub use writer::{AuditWriter, DROP_DRAIN_TIMEOUT, MAX_QUEUE_CAPACITY, WriterConfig, WriterStats};

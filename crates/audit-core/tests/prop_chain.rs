@@ -113,6 +113,11 @@ proptest! {
             }
         };
         let report = verify(&path);
+        // Split into parts read in parallel (AC-063), the report is the same.
+        for parts in [2, 3, 5] {
+            let split = audit_core::verify_log_split(&path, WORKER, &secret(), None, parts, 0).unwrap();
+            prop_assert_eq!(&split, &report, "{} parts", parts);
+        }
         // Records before the damage still verify.
         let intact = match &expected.1 {
             FailureReason::SequenceGap { expected, .. } => expected - 1,
