@@ -210,9 +210,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         },
         secs(total)
     );
-    println!(
-        "next: vramctl audit query {} --secret-file <secret>",
-        db.display()
-    );
+    let secret_arg = match (&created, &args.secret_file) {
+        (Some(path), _) | (None, Some(path)) => format!(" --secret-file {}", path.display()),
+        (None, None) => String::new(), // the secret came from VRAM_WORKER_SECRET
+    };
+    println!("next: vramctl audit verify {}{secret_arg}", db.display());
+    println!("      vramctl audit query {}{secret_arg}", db.display());
     Ok(())
 }
