@@ -29,16 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let r = run(&config)?;
-    println!("events                 {}", r.events);
-    println!("written                {}", r.written);
-    println!("dropped                {}", r.dropped);
-    println!("emit+flush events/s    {:.0}", r.events_per_s);
-    println!("baseline rows/s        {:.0}", r.baseline_rows_per_s);
-    println!("ratio to baseline      {:.2}", r.ratio_to_baseline);
-    println!("send_blocking events/s {:.0}", r.send_events_per_s);
-    println!("verify records/s       {:.0}", r.verify_records_per_s);
-    println!("emit p99               {:.2} us", r.emit_p99_us);
-    println!("critical flush p99     {:.0} us", r.critical_flush_p99_us);
+    println!("{r}");
     println!("{}", serde_json::to_string(&r)?);
     if r.written != r.events {
         return Err(format!("written {} != events {}", r.written, r.events).into());

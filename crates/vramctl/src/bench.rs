@@ -144,25 +144,11 @@ fn audit(args: &AuditArgs) -> Result<(), CliError> {
         ..audit_core::bench::BenchConfig::default()
     };
     let report = audit_core::bench::run(&config)?;
-    print_audit_summary(&report);
+    println!("{report}");
     if args.json {
         print_json_line(&report)?;
     }
     Ok(())
-}
-
-/// The same lines the `audit-core` `bench` example prints.
-fn print_audit_summary(r: &audit_core::bench::BenchReport) {
-    println!("events                 {}", r.events);
-    println!("written                {}", r.written);
-    println!("dropped                {}", r.dropped);
-    println!("emit+flush events/s    {:.0}", r.events_per_s);
-    println!("baseline rows/s        {:.0}", r.baseline_rows_per_s);
-    println!("ratio to baseline      {:.2}", r.ratio_to_baseline);
-    println!("send_blocking events/s {:.0}", r.send_events_per_s);
-    println!("verify records/s       {:.0}", r.verify_records_per_s);
-    println!("emit p99               {:.2} us", r.emit_p99_us);
-    println!("critical flush p99     {:.0} us", r.critical_flush_p99_us);
 }
 
 fn mib_to_bytes(mib: u64, flag: &str) -> Result<u64, CliError> {
