@@ -25,7 +25,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     #[test]
-    fn accounting_matches_the_model(capacity in 1u64..20_000, ops in prop::collection::vec(op(), 0..60)) {
+    fn prop_accounting_matches_the_model(capacity in 1u64..20_000, ops in prop::collection::vec(op(), 0..60)) {
         let device = HostDevice::new(HostDeviceConfig::with_capacity(capacity));
         let mut held = Vec::new();
         let mut used = 0u64;
