@@ -12,7 +12,7 @@
 //!   with fault injection; the default where there is no GPU, and what tests
 //!   and CI use.
 //!
-//! [`open`] picks one from a [`BackendChoice`]. [`bench`] measures copy
+//! [`open`] picks one from a [`BackendChoice`]. [`bench`](mod@bench) measures copy
 //! throughput beside a host-memory baseline (the `copy_bench` example and
 //! `vramctl bench copy`).
 //!

@@ -15,7 +15,7 @@
 //!   context string, zeroized on drop, shown only by [`Fingerprint`].
 //! - [`SealClaims`], [`sign`] and [`verify`]: an HMAC-SHA256 seal over a
 //!   canonical, versioned, length-prefixed encoding ([`CanonicalEncoder`]).
-//! - [`bench`]: a measurement harness for the digest benchmark, used by the
+//! - [`bench`](mod@bench): a measurement harness for the digest benchmark, used by the
 //!   `digest` example and `vramctl bench digest`.
 //!
 //! The one design decision that shapes the rest: **a seal binds both digests**.
