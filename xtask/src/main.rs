@@ -2,8 +2,9 @@
 //! runs (see rust-analyzer's xtask convention).
 //!
 //! - `cargo xtask ci` — the one gate: formatting, clippy with warnings denied,
-//!   every test of the workspace (unit, integration, doctests, property tests)
-//!   and the BDD suite where it exists. Exits non-zero on any failure and names
+//!   every test of the workspace (unit, integration, doctests, property tests),
+//!   rustdoc with warnings denied (broken links, missing docs) and the BDD
+//!   suite where it exists. Exits non-zero on any failure and names
 //!   the steps that failed.
 //! - `cargo xtask bdd [ARGS]` — the cucumber suite in `bdd/`; ARGS go to the
 //!   runner (`--tags EXPR`, a feature path; see `bdd/README.md`).
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci         formatting, clippy (-D warnings), all workspace tests, the BDD suite; the CI gate
+  ci         formatting, clippy (-D warnings), all workspace tests, rustdoc (-D warnings), the BDD suite; the CI gate
   bdd [ARGS] the cucumber suite (ARGS: --tags EXPR, a feature file or folder)
   proptest   every property test with PROPTEST_CASES=2048 and a fixed seed";
 
@@ -102,6 +103,19 @@ fn ci() -> ExitCode {
             "test",
             &["test", "--locked", "--workspace", "--all-features"],
         ),
+        Step {
+            env: &[("RUSTDOCFLAGS", "-D warnings")],
+            ..Step::new(
+                "doc",
+                &[
+                    "doc",
+                    "--locked",
+                    "--workspace",
+                    "--no-deps",
+                    "--all-features",
+                ],
+            )
+        },
     ];
     if bdd_exists() {
         steps.push(bdd_step(&[]));
