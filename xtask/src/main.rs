@@ -10,6 +10,12 @@
 //!   runner (`--tags EXPR`, a feature path; see `bdd/README.md`).
 //! - `cargo xtask proptest` — every property test with a nightly-sized case
 //!   count and a fixed, printed seed.
+//! - `cargo xtask gpu-bundle` — builds the test binaries and `vramctl` in
+//!   release, stripped, into `.gpu/` with a `run.sh` that runs the CUDA
+//!   checks on a machine that has a GPU but no Rust toolchain (see
+//!   `docs/gpu-checks.md`).
+
+mod gpu_bundle;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -25,6 +31,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("proptest") => proptest(),
         Some("bdd") => bdd(args.get(1..).unwrap_or_default()),
+        Some("gpu-bundle") => gpu_bundle::run(&workspace_root()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -41,7 +48,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci         formatting, clippy (-D warnings), all workspace tests, rustdoc (-D warnings), the BDD suite; the CI gate
   bdd [ARGS] the cucumber suite (ARGS: --tags EXPR, a feature file or folder)
-  proptest   every property test with PROPTEST_CASES=2048 and a fixed seed";
+  proptest   every property test with PROPTEST_CASES=2048 and a fixed seed
+  gpu-bundle release test binaries + vramctl + run.sh in .gpu/, for a GPU machine";
 
 /// One step of a gate: a name for the summary and the cargo arguments.
 struct Step {
