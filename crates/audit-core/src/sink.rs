@@ -39,11 +39,25 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     /// loss is durably recorded). Blocks the calling thread; see the
     /// implementation for what that means inside an async runtime.
     fn flush_blocking(&self) -> Result<(), AuditError>;
+
+    /// Hands over an event, waiting for room instead of dropping it: for
+    /// events that must not be lost (security incidents). The default emits
+    /// and turns a drop into an error; the SQLite writer waits on its queue.
+    fn send_blocking(&self, event: AuditEvent) -> Result<(), AuditError> {
+        match self.emit(event) {
+            EmitOutcome::Queued => Ok(()),
+            EmitOutcome::Dropped | EmitOutcome::Closed => Err(AuditError::WriterClosed),
+        }
+    }
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
     fn emit(&self, event: AuditEvent) -> EmitOutcome {
         (**self).emit(event)
+    }
+
+    fn send_blocking(&self, event: AuditEvent) -> Result<(), AuditError> {
+        (**self).send_blocking(event)
     }
 
     fn flush_blocking(&self) -> Result<(), AuditError> {

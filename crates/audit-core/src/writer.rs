@@ -386,6 +386,10 @@ impl AuditSink for AuditWriter {
     fn flush_blocking(&self) -> Result<(), AuditError> {
         AuditWriter::flush_blocking(self)
     }
+
+    fn send_blocking(&self, event: AuditEvent) -> Result<(), AuditError> {
+        AuditWriter::send_blocking(self, event)
+    }
 }
 
 /// The background task: drain, batch, write, acknowledge.

@@ -161,9 +161,18 @@ impl Inner {
     }
 
     /// Records a critical event and waits until it is durable.
+    /// Waits for queue room rather than dropping: an incident must be in
+    /// the log, not replaced by an anonymous gap.
     fn record_critical(&self, event: AuditEvent) {
-        let _ = self.audit.emit(event);
+        self.queue_critical(event);
         self.flush_critical();
+    }
+
+    /// Queues a critical event, waiting for room (never dropped).
+    fn queue_critical(&self, event: AuditEvent) {
+        if let Err(error) = self.audit.send_blocking(event) {
+            tracing::error!(%error, "could not queue a critical audit event");
+        }
     }
 
     /// Waits until every event so far is durable. An audit failure is
@@ -346,7 +355,7 @@ impl VramManager {
             self.inner.allocator.backend()
         );
         for Violation { policy, violation } in &violations {
-            let _ = self.inner.audit.emit(AuditEvent::policy_violation(
+            self.inner.queue_critical(AuditEvent::policy_violation(
                 policy,
                 violation,
                 &details,
@@ -589,6 +598,25 @@ impl VramManager {
                 shard_id: shard.id().to_owned(),
             });
         }
+        // A bad request is the caller's mistake, not an incident: refuse it
+        // before anything is checked or recorded.
+        let count = shard.chunk_count();
+        match mode {
+            VerifyMode::Chunks(chosen) if chosen.is_empty() => {
+                return Err(invalid_mode("Chunks needs at least one chunk index".into()));
+            }
+            VerifyMode::Chunks(chosen) => {
+                if let Some(bad) = chosen.iter().find(|&&i| i >= count) {
+                    return Err(invalid_mode(format!(
+                        "chunk {bad} does not exist; the shard has {count} chunks"
+                    )));
+                }
+            }
+            VerifyMode::Sampled { count: 0 } => {
+                return Err(invalid_mode("Sampled needs a count of at least 1".into()));
+            }
+            _ => {}
+        }
         let outcome = crate::verify::check(&self.inner.seal_key, shard, mode);
         match outcome {
             Ok(mut report) => {
@@ -627,6 +655,10 @@ impl VramManager {
         let _enter = span.enter();
         self.inner.audit.flush_blocking()
     }
+}
+
+fn invalid_mode(reason: String) -> ResidencyError {
+    ResidencyError::InvalidOptions { reason }
 }
 
 fn check_options(options: &SealOptions) -> Result<(), ResidencyError> {

@@ -355,3 +355,29 @@ fn vr_cfg_001_invalid_configuration() {
         Err(ResidencyError::PolicyNotChecked)
     ));
 }
+
+/// VR-VER-005: a malformed verification request is a usage error: nothing
+/// recorded, the worker keeps running.
+#[test]
+fn vr_ver_005_bad_verify_requests_are_not_incidents() {
+    let r = rig(8 * MIB);
+    let shard = r.manager.seal("a", &model(2 * MIB as usize, 3)).unwrap();
+    let before = r.audit.events().len();
+    for mode in [
+        VerifyMode::Chunks(vec![2]),
+        VerifyMode::Chunks(vec![]),
+        VerifyMode::Sampled { count: 0 },
+    ] {
+        let err = r.manager.verify_with(&shard, &mode).unwrap_err();
+        assert!(
+            matches!(err, ResidencyError::InvalidOptions { .. }),
+            "{mode:?}: {err}"
+        );
+        assert!(!err.is_security_incident());
+    }
+    assert_eq!(r.audit.events().len(), before);
+    assert!(!r.manager.state().is_stopped());
+    r.manager
+        .verify_with(&shard, &VerifyMode::Chunks(vec![1]))
+        .unwrap();
+}
