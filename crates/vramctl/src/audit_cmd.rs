@@ -146,9 +146,14 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
         Some(file) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
-            let checkpoint = Checkpoint::from_json(&text)?;
+            // Unreadable input is a usage error (2); only a checkpoint that
+            // fails its signature or the log is a failed check (1).
+            let checkpoint = Checkpoint::from_json(&text)
+                .map_err(|e| CliError::usage(format!("{}: {e}", file.display())))?;
             let key = match &args.public_key {
-                Some(hex) => hex.parse::<CheckpointPublicKey>()?,
+                Some(hex) => hex
+                    .parse::<CheckpointPublicKey>()
+                    .map_err(|e| CliError::usage(format!("--public-key: {e}")))?,
                 None => CheckpointSigner::derive(&secret)?.public_key(),
             };
             // A checkpoint whose signature fails is a failed check (exit 1).
@@ -163,6 +168,9 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
         None => {
             let range = match (args.from, args.to) {
                 (None, None) => None,
+                (Some(from), Some(to)) if from > to => {
+                    return Err(CliError::usage(format!("--from {from} is after --to {to}")));
+                }
                 (from, to) => Some(from.unwrap_or(1)..=to.unwrap_or(u64::MAX)),
             };
             audit_core::verify_log(&args.log.db, &args.log.worker_id, &secret, range)?
@@ -248,6 +256,14 @@ fn export(args: &ExportArgs) -> Result<(), CliError> {
 
 fn checkpoint(args: &CheckpointArgs) -> Result<(), CliError> {
     let (log, secret) = open(&args.log)?;
+    // Never vouch for a head that does not verify: that would make a cut or
+    // edited log look legitimate.
+    let report = log.verify(None)?;
+    if let Some(failure) = &report.failure {
+        return Err(CliError::check(format!(
+            "the log does not verify ({failure}); no checkpoint was signed"
+        )));
+    }
     let signer = CheckpointSigner::derive(&secret)?;
     let checkpoint = log.checkpoint(&signer)?;
     let json = checkpoint.to_json()?;

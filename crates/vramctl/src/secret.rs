@@ -51,20 +51,25 @@ pub fn load_or_create(
     if file.is_some() || std::env::var_os(SECRET_ENV).is_some() {
         return Ok((load(file)?, None));
     }
+    let path = dir.join("worker.secret");
+    // A secret made by an earlier run stays: replacing it would orphan the
+    // audit log it keys.
+    if path.exists() {
+        return Ok((from_file(&path)?, Some(path)));
+    }
     let mut bytes = vec![0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| CliError::usage(format!("no system randomness for a fresh secret: {e}")))?;
-    let path = dir.join("worker.secret");
     write_private(&path, &bytes)?;
     let secret = WorkerSecret::from_vec(bytes).map_err(|e| CliError::usage(e.to_string()))?;
     Ok((secret, Some(path)))
 }
 
-/// Writes a file readable by its owner only.
+/// Creates a new file readable by its owner only (never overwrites).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -369,3 +369,73 @@ fn benches_print_figures_beside_baselines() {
     let json: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(json["written"], json["events"]);
 }
+
+#[test]
+fn demo_keeps_an_existing_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_vramctl"))
+            .args([
+                "demo",
+                "--size-mib",
+                "2",
+                "--audit-db",
+                db.to_str().unwrap(),
+            ])
+            .env_remove("VRAM_WORKER_SECRET")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    let secret = std::fs::read(dir.path().join("worker.secret")).unwrap();
+    let second = run();
+    assert_eq!(code(&second), 0, "{}", text(&second));
+    assert_eq!(
+        std::fs::read(dir.path().join("worker.secret")).unwrap(),
+        secret
+    );
+}
+
+#[test]
+fn checkpoint_refuses_a_broken_log_and_bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let out = vramctl(&[
+        "audit",
+        "verify",
+        db.to_str().unwrap(),
+        "--checkpoint",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let out = vramctl(&[
+        "audit",
+        "verify",
+        db.to_str().unwrap(),
+        "--from",
+        "5",
+        "--to",
+        "3",
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER records_no_update; UPDATE records SET kind = 'X' WHERE seq = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let cp = dir.path().join("head.json");
+    let out = vramctl(&[
+        "audit",
+        "checkpoint",
+        db.to_str().unwrap(),
+        "--out",
+        cp.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(!cp.exists());
+}
