@@ -531,7 +531,9 @@ pub(crate) fn verify_conn_at(
         None => Start::Genesis(key.genesis(worker_id)),
     };
     let first_in_chain = anchor.as_ref().map_or(1, |a| a.seq.saturating_add(1));
-    let (lo, hi) = range.map_or((0, u64::MAX), |r| (*r.start(), *r.end()));
+    let (lo, hi) = range
+        .clone()
+        .map_or((0, u64::MAX), |r| (*r.start(), *r.end()));
     let start = if lo <= first_in_chain {
         chain_start
     } else {
@@ -553,16 +555,62 @@ pub(crate) fn verify_conn_at(
         )?,
         _ => None,
     };
-    let report = match split_report {
+    let mut report = match split_report {
         Some(report) => report,
         None => verify_walk(conn, key, start, lo, hi)?,
     };
+    if range.is_some() && report.is_ok() {
+        check_range_complete(conn, &mut report, lo.max(first_in_chain), hi)?;
+    }
     tracing::debug!(
         checked = report.records_checked,
         ok = report.is_ok(),
         "audit chain verified"
     );
     Ok(report)
+}
+
+/// A range check sees only the rows in the range, so records deleted at its
+/// start or end (or all of them) would leave nothing to disagree with.
+/// Records that exist after the range's end prove the range should be full:
+/// every sequence number from `begin` to `min(hi, last record)` must have
+/// been checked, or the first missing one is reported as a gap.
+fn check_range_complete(
+    conn: &Connection,
+    report: &mut VerifyReport,
+    begin: u64,
+    hi: u64,
+) -> Result<(), AuditError> {
+    let storage = AuditError::storage("reading records");
+    let table_max: Option<i64> = conn
+        .query_row("SELECT MAX(seq) FROM records", [], |row| row.get(0))
+        .map_err(storage)?;
+    let Some(table_max) = table_max.and_then(|m| u64::try_from(m).ok()) else {
+        return Ok(());
+    };
+    let end = hi.min(table_max);
+    if begin > end || report.last_seq == Some(end) {
+        return Ok(());
+    }
+    let missing = report.last_seq.map_or(begin, |last| last.saturating_add(1));
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT MIN(seq) FROM records WHERE seq > ?1",
+            [seq_param(missing)],
+            |row| row.get(0),
+        )
+        .map_err(AuditError::storage("reading records"))?;
+    let found = found
+        .and_then(|f| u64::try_from(f).ok())
+        .unwrap_or(table_max);
+    report.failure = Some(VerifyFailure {
+        seq: Some(found),
+        reason: FailureReason::SequenceGap {
+            expected: missing,
+            found,
+        },
+    });
+    Ok(())
 }
 
 /// What one part of a split verification found.
@@ -966,7 +1014,7 @@ mod tests {
             hi,
             split,
         );
-        match report.unwrap() {
+        let mut report = match report.unwrap() {
             Some(report) => report,
             None => {
                 // Only a range with under two rows is not split.
@@ -974,7 +1022,12 @@ mod tests {
                 assert!(bounds.is_none_or(|(min, max)| min == max), "{lo}..={hi}");
                 verify_walk(&log.conn, key, start, lo, hi).unwrap()
             }
+        };
+        // As verify_conn_at does for every range.
+        if report.is_ok() {
+            check_range_complete(&log.conn, &mut report, lo.max(1), hi).unwrap();
         }
+        report
     }
 
     #[test]

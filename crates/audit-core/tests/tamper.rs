@@ -508,3 +508,36 @@ fn ac_053_ndjson_export_verifies_and_catches_edits() {
         Err(AuditError::Export { line: 1, .. })
     ));
 }
+
+/// AC-041: a range whose records were deleted — all of them, or its tail —
+/// is a gap, not an empty success, because later records prove it was full.
+#[test]
+fn ac_041_deleted_records_inside_a_range_are_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "range.db", 20);
+    let conn = attacker(&path);
+    conn.execute("DELETE FROM records WHERE seq BETWEEN 8 AND 10", [])
+        .unwrap();
+    drop(conn);
+    let check =
+        |lo: u64, hi: u64| audit_core::verify_log(&path, WORKER, &secret(), Some(lo..=hi)).unwrap();
+    for (lo, hi, expected) in [(8, 10, 8), (5, 10, 8), (5, 9, 8), (9, 15, 9)] {
+        let report = check(lo, hi);
+        assert_eq!(
+            failure(&report),
+            (
+                Some(11),
+                FailureReason::SequenceGap {
+                    expected,
+                    found: 11
+                }
+            ),
+            "range {lo}..={hi}"
+        );
+    }
+    // Ranges that do not touch the hole still verify, and so does a range
+    // past the end of the log.
+    assert!(check(1, 7).is_ok());
+    assert!(check(11, 20).is_ok());
+    assert!(check(25, 30).is_ok());
+}
