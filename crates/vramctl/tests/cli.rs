@@ -21,6 +21,16 @@ fn vramctl(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs vramctl with no secret in its environment.
+fn vramctl_without_secret(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vramctl"))
+        .args(args)
+        .env_remove("VRAM_WORKER_SECRET")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap()
 }
@@ -103,17 +113,13 @@ fn demo_catches_the_flipped_bit_and_verifies_the_log() {
 fn demo_creates_a_private_secret_when_none_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args([
-            "demo",
-            "--size-mib",
-            "2",
-            "--audit-db",
-            db.to_str().unwrap(),
-        ])
-        .env_remove("VRAM_WORKER_SECRET")
-        .output()
-        .unwrap();
+    let out = vramctl_without_secret(&[
+        "demo",
+        "--size-mib",
+        "2",
+        "--audit-db",
+        db.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let secret = dir.path().join("worker.secret");
     assert!(text(&out).contains(secret.to_str().unwrap()));
@@ -188,16 +194,12 @@ fn seal_refuses_bad_input_with_exit_2() {
     // No secret anywhere: a clear usage error.
     let model = dir.path().join("m.bin");
     std::fs::write(&model, b"weights").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args([
-            "seal",
-            model.to_str().unwrap(),
-            "--audit-db",
-            db.to_str().unwrap(),
-        ])
-        .env_remove("VRAM_WORKER_SECRET")
-        .output()
-        .unwrap();
+    let out = vramctl_without_secret(&[
+        "seal",
+        model.to_str().unwrap(),
+        "--audit-db",
+        db.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 2);
     assert!(text(&out).contains("VRAM_WORKER_SECRET"), "{}", text(&out));
     // An id that breaks the rules.
@@ -375,17 +377,13 @@ fn demo_keeps_an_existing_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_vramctl"))
-            .args([
-                "demo",
-                "--size-mib",
-                "2",
-                "--audit-db",
-                db.to_str().unwrap(),
-            ])
-            .env_remove("VRAM_WORKER_SECRET")
-            .output()
-            .unwrap()
+        vramctl_without_secret(&[
+            "demo",
+            "--size-mib",
+            "2",
+            "--audit-db",
+            db.to_str().unwrap(),
+        ])
     };
     let first = run();
     assert_eq!(code(&first), 0, "{}", text(&first));
