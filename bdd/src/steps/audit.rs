@@ -126,7 +126,9 @@ fn worked_and_shut_down(world: &mut ResidencyWorld, id: String) {
 fn attacker_connection(db: &Path) -> Connection {
     let conn = Connection::open(db).expect("open the database");
     conn.execute_batch(
-        "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;",
+        "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete; \
+         DROP TRIGGER IF EXISTS records_append_only; \
+         DROP TRIGGER IF EXISTS anchors_only_retention; PRAGMA ignore_check_constraints = ON;",
     )
     .expect("drop the append-only triggers");
     conn

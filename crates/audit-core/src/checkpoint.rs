@@ -190,10 +190,25 @@ impl Checkpoint {
 }
 
 impl AuditLog {
-    /// Signs the current head.
+    /// Signs the current head, once the whole log verifies: a checkpoint
+    /// never vouches for a cut, edited or padded log. Its `record_count` is
+    /// the number of records verified, so it always agrees with `last_seq`
+    /// (equal without retention; the records after the latest anchor with
+    /// it). A log that does not verify is [`AuditError::Checkpoint`].
     pub fn checkpoint(&self, signer: &CheckpointSigner) -> Result<Checkpoint, AuditError> {
+        let report = self.verify(None)?;
+        if let Some(failure) = &report.failure {
+            return Err(rejected(format!(
+                "the log does not verify ({failure}); no checkpoint was signed"
+            )));
+        }
         let head = self.head()?;
-        let record_count = self.record_count()?;
+        if report.last_seq.unwrap_or(head.seq) != head.seq {
+            return Err(rejected(
+                "the log changed while it was checkpointed; try again",
+            ));
+        }
+        let record_count = report.records_checked;
         let head_mac = from_hex(&head.mac).unwrap_or_default();
         let created_at = Utc::now();
         let created = created_at.timestamp_nanos_opt().unwrap_or(0);
@@ -242,6 +257,20 @@ impl AuditLog {
         if !report.is_ok() {
             return Ok(report);
         }
+        // The signed count must agree with the signed head: all records up
+        // to it, or (after retention) no more than that.
+        if checkpoint.record_count > checkpoint.last_seq {
+            report.failure = Some(VerifyFailure {
+                seq: Some(checkpoint.last_seq),
+                reason: FailureReason::Structure {
+                    detail: format!(
+                        "the checkpoint counts {} records but its head is seq {}: it was signed over rows outside the chain",
+                        checkpoint.record_count, checkpoint.last_seq
+                    ),
+                },
+            });
+            return Ok(report);
+        }
         let log_last = report.last_seq.unwrap_or(0);
         let want = from_hex(&checkpoint.head_mac).unwrap_or_default();
         let failure = if checkpoint.last_seq == 0 {
@@ -285,12 +314,28 @@ pub fn verify_log_against_checkpoint(
     checkpoint: &Checkpoint,
     key: &CheckpointPublicKey,
 ) -> Result<VerifyReport, AuditError> {
+    // The checkpoint first: only a signed statement that the log held
+    // records turns "this is not a log" into a failed check.
+    checkpoint.verify(key)?;
+    let path = path.as_ref();
     match AuditLog::open_read(path, worker_id, secret) {
         Ok(log) => log.verify_against_checkpoint(checkpoint, key),
         Err(AuditError::UnknownSchema { found, .. }) => Ok(VerifyReport::failed(
             None,
             FailureReason::UnknownSchema { found },
         )),
+        Err(AuditError::NotAnAuditLog { detail, .. } | AuditError::Damaged { detail, .. }) => {
+            Ok(VerifyReport::failed(
+                None,
+                FailureReason::Structure {
+                    detail: format!(
+                        "{} is no longer an audit log ({detail}), but the checkpoint says it held records up to seq {}: the log was destroyed or replaced",
+                        path.display(),
+                        checkpoint.last_seq
+                    ),
+                },
+            ))
+        }
         Err(e) => Err(e),
     }
 }

@@ -55,13 +55,49 @@ pub enum AuditError {
         /// The path given.
         path: String,
     },
-    /// The file is an SQLite database, but not an audit log.
-    #[error("{path} is not an audit log (application id {found:#x}); check the path")]
+    /// The file is not an audit log: empty, not an SQLite database, or
+    /// one of another application. Where a log was expected and a signed
+    /// checkpoint says it held records, verification reports this as a
+    /// failed check instead ([`crate::FailureReason::Structure`]).
+    #[error("{path} is not an audit log ({detail}); check the path")]
     NotAnAuditLog {
         /// The path given.
         path: String,
-        /// The application id found in the database header.
-        found: i64,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The file is recognisably an audit log (its header or its tables),
+    /// but part of its structure was removed or changed: tampering or
+    /// damage, not a wrong path.
+    #[error(
+        "{path} is an audit log whose structure was changed ({detail}); keep the file as evidence and run `audit verify` on it"
+    )]
+    Damaged {
+        /// The path given.
+        path: String,
+        /// What is missing or changed.
+        detail: String,
+    },
+    /// The log does not open under this worker id and secret: its chain
+    /// does not start at this worker's genesis value (or anchor).
+    #[error(
+        "the audit log was not written by worker {worker_id:?} under this secret (its first record does not link to this worker's genesis value); check the worker id and the secret"
+    )]
+    WrongSecret {
+        /// The worker id given.
+        worker_id: String,
+    },
+    /// A sequence range that holds no record of the log.
+    #[error("{}", empty_range_message(*from, *to, *first, *last))]
+    EmptyRange {
+        /// First sequence number asked for.
+        from: u64,
+        /// Last sequence number asked for.
+        to: u64,
+        /// First sequence number the log holds (`None`: no records).
+        first: Option<u64>,
+        /// Last sequence number the log holds (`None`: no records).
+        last: Option<u64>,
     },
     /// The log was written by a schema version this build does not know.
     #[error(
@@ -144,6 +180,15 @@ pub enum AuditError {
         /// What could not be decoded.
         detail: String,
     },
+}
+
+fn empty_range_message(from: u64, to: u64, first: Option<u64>, last: Option<u64>) -> String {
+    match first.zip(last) {
+        Some((first, last)) => format!(
+            "no records in seq {from}..={to}: the log holds seq {first}..={last}; give a range inside it"
+        ),
+        None => format!("no records in seq {from}..={to}: the log has no records"),
+    }
 }
 
 impl AuditError {

@@ -57,6 +57,7 @@ mod error;
 mod event;
 mod log;
 mod query;
+mod reader;
 mod record;
 mod retention;
 mod schema;
@@ -76,7 +77,7 @@ pub use log::{AuditLog, ChainHead, TAIL_CHECK_RECORDS};
 pub use query::{QueryFilter, verify_ndjson};
 pub use record::{AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, validate_worker_id};
 pub use retention::{RetentionPolicy, RetentionReport};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS};
 pub use sink::{AuditSink, EmitOutcome, MemorySink};
 #[doc(hidden)]
 pub use verify::verify_log_split;

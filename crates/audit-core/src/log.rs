@@ -13,10 +13,11 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use seal_crypto::WorkerSecret;
 
+use crate::reader;
 use crate::record::{self, ChainKey, to_hex};
 use crate::schema::{self, INSERT_RECORD, RECORD_COLUMNS, SchemaState};
-use crate::verify::{self, read_raw};
-use crate::{AuditError, AuditEvent, AuditRecord, VerifyReport};
+use crate::verify::{self, Shape, Target, read_raw};
+use crate::{AuditError, AuditEvent, AuditRecord, FailureReason, VerifyReport};
 
 /// Records re-verified when an existing log is opened for writing.
 pub const TAIL_CHECK_RECORDS: u64 = 1024;
@@ -53,6 +54,11 @@ pub struct AuditLog {
     pub(crate) worker_id: String,
     pub(crate) key: ChainKey,
     pub(crate) secret: WorkerSecret,
+    /// The file's schema version (1 or 2): which anchor MAC it uses.
+    pub(crate) schema_version: i64,
+    /// For a reader: how to open the same immutable file again (parallel
+    /// verification parts); `None` for writers and in-memory snapshots.
+    pub(crate) reopen: Option<String>,
 }
 
 impl AuditLog {
@@ -71,21 +77,23 @@ impl AuditLog {
         let path = path.as_ref();
         let key = ChainKey::derive(secret)?;
         let mut conn = schema::connect(path, true)?;
-        match schema::inspect(&conn, path)? {
-            SchemaState::Empty => {
-                schema::enable_wal(&conn)?;
-                let now = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-                schema::create(&mut conn, worker_id, now)?;
-                tracing::info!(worker_id, path = %path.display(), "created audit log");
-            }
+        let now = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let schema_version = match schema::create_if_empty(&mut conn, path, worker_id, now)? {
+            SchemaState::Current(version) => version,
             SchemaState::Unknown(found) => {
                 return Err(AuditError::UnknownSchema {
                     found,
                     supported: schema::SCHEMA_VERSION,
                 });
             }
-            SchemaState::Current => schema::enable_wal(&conn)?,
-        }
+            SchemaState::Empty => {
+                return Err(AuditError::Storage {
+                    operation: "creating the schema",
+                    detail: "the new schema is not visible after its commit".to_owned(),
+                });
+            }
+        };
+        schema::enable_wal(&conn)?;
         let stored = schema::stored_worker_id(&conn)?;
         if stored.as_deref() != Some(worker_id) {
             return Err(AuditError::WorkerMismatch {
@@ -99,6 +107,8 @@ impl AuditLog {
             worker_id: worker_id.to_owned(),
             key,
             secret: secret.clone(),
+            schema_version,
+            reopen: None,
         };
         log.check_tail()?;
         Ok(log)
@@ -106,10 +116,17 @@ impl AuditLog {
 
     /// Opens an existing log for reading (verify, query, export, checkpoint).
     ///
-    /// Never creates the file and refuses writes on this connection
-    /// (`PRAGMA query_only`). The stored worker id is *not* compared with
-    /// `worker_id`: a foreign log opens, and [`Self::verify`] reports it as
+    /// Never creates, changes, merges or deletes a file, so it works on
+    /// read-only media and full disks: the file is opened `immutable`, or,
+    /// when a `-wal` file holds newer records, read into a private snapshot
+    /// in memory (see the wire-format section of `.specs/audit-core.md`).
+    /// The stored worker id is *not* compared with `worker_id`: a foreign
+    /// log opens, and [`Self::verify`] reports it as
     /// [`crate::FailureReason::WrongGenesis`].
+    ///
+    /// A file that is not an audit log is [`AuditError::NotAnAuditLog`]; an
+    /// audit log whose tables were removed or whose header was changed is
+    /// [`AuditError::Damaged`].
     pub fn open_read(
         path: impl AsRef<Path>,
         worker_id: &str,
@@ -118,46 +135,73 @@ impl AuditLog {
         record::validate_worker_id(worker_id)?;
         let path = path.as_ref();
         let key = ChainKey::derive(secret)?;
-        let conn = schema::connect(path, false)?;
-        conn.pragma_update(None, "query_only", true)
-            .map_err(AuditError::storage("opening the log read-only"))?;
-        match schema::inspect(&conn, path)? {
-            SchemaState::Current => {}
-            SchemaState::Empty => {
+        let snapshot = reader::open(path)?;
+        let schema_version = match verify::shape(&snapshot.conn)? {
+            Shape::Log(version) => version,
+            Shape::NotALog(detail) => {
                 return Err(AuditError::NotAnAuditLog {
                     path: path.display().to_string(),
-                    found: 0,
+                    detail,
                 });
             }
-            SchemaState::Unknown(found) => {
+            Shape::Unknown(found) => {
                 return Err(AuditError::UnknownSchema {
                     found,
                     supported: schema::SCHEMA_VERSION,
                 });
             }
-        }
+            Shape::Broken(detail) => {
+                return Err(AuditError::Damaged {
+                    path: path.display().to_string(),
+                    detail,
+                });
+            }
+        };
         Ok(Self {
-            conn,
+            conn: snapshot.conn,
             path: path.to_path_buf(),
             worker_id: worker_id.to_owned(),
             key,
             secret: secret.clone(),
+            schema_version,
+            reopen: snapshot.reopen,
         })
     }
 
+    /// Resumes only a chain this key wrote, whose last records verify.
     fn check_tail(&self) -> Result<(), AuditError> {
         let Some(last) = self.last_seq()? else {
             return Ok(());
         };
+        // The key first: on a long log a wrong secret would otherwise show
+        // as a MAC mismatch in the tail, which reads as tampering.
+        if let Some(failure) =
+            verify::check_key(&self.conn, &self.worker_id, &self.key, self.schema_version)?
+            && failure.reason == FailureReason::WrongGenesis
+        {
+            return Err(AuditError::WrongSecret {
+                worker_id: self.worker_id.clone(),
+            });
+        }
         let from = last.saturating_sub(TAIL_CHECK_RECORDS - 1).max(1);
-        let report =
-            verify::verify_conn(&self.conn, &self.worker_id, &self.key, Some(from..=last))?;
+        let report = self.verify(Some(from..=last))?;
         match report.failure {
             None => Ok(()),
             Some(f) => Err(AuditError::BrokenTail {
                 seq: f.seq.unwrap_or(last),
                 reason: f.reason.to_string(),
             }),
+        }
+    }
+
+    /// What verification works on.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            conn: &self.conn,
+            worker_id: &self.worker_id,
+            key: &self.key,
+            schema_version: self.schema_version,
+            reopen: self.reopen.as_deref(),
         }
     }
 
@@ -229,7 +273,7 @@ impl AuditLog {
     /// Verifies the chain, whole (`None`) or over a sequence range.
     /// See [`crate::verify_log`].
     pub fn verify(&self, range: Option<RangeInclusive<u64>>) -> Result<VerifyReport, AuditError> {
-        verify::verify_conn(&self.conn, &self.worker_id, &self.key, range)
+        verify::verify_conn(self.target(), range)
     }
 
     /// The record with sequence number `seq`, if present.

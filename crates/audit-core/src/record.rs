@@ -56,6 +56,9 @@ pub(crate) struct RawRecord {
     pub event: String,
     pub prev_mac: Vec<u8>,
     pub mac: Vec<u8>,
+    /// A column of the wrong SQLite storage class or size, if any: the row
+    /// is not what the log writes, whatever its MAC says.
+    pub defect: Option<String>,
 }
 
 /// The canonical bytes a record's MAC is computed over, written into
@@ -135,25 +138,60 @@ impl ChainKey {
         ok
     }
 
-    fn anchor_input(worker_id: &str, seq: u64, mac: &[u8]) -> Vec<u8> {
-        CanonicalEncoder::new(ANCHOR_DOMAIN, ENCODING_VERSION)
-            .field(1, worker_id.as_bytes())
-            .u64(2, seq)
-            .field(3, mac)
-            .finish()
-    }
-
     /// The MAC that authenticates a retention anchor: "the chain continues
-    /// after record `seq`, whose MAC was `mac`".
-    pub fn anchor_mac(&self, worker_id: &str, seq: u64, mac: &[u8]) -> [u8; MAC_BYTES] {
-        self.0.mac(&Self::anchor_input(worker_id, seq, mac))
+    /// after record `seq`, whose MAC was `mac`". Schema version 1 covers
+    /// those two; version 2 also the anchor's `dropped` and `ts_ns`.
+    pub fn anchor_mac(
+        &self,
+        worker_id: &str,
+        schema_version: i64,
+        anchor: &AnchorFields<'_>,
+    ) -> [u8; MAC_BYTES] {
+        self.0.mac(&anchor_input(worker_id, schema_version, anchor))
     }
 
-    pub fn verify_anchor(&self, worker_id: &str, seq: u64, mac: &[u8], tag: &[u8]) -> bool {
+    pub fn verify_anchor(
+        &self,
+        worker_id: &str,
+        schema_version: i64,
+        anchor: &AnchorFields<'_>,
+        tag: &[u8],
+    ) -> bool {
         self.0
-            .verify_mac(&Self::anchor_input(worker_id, seq, mac), tag)
+            .verify_mac(&anchor_input(worker_id, schema_version, anchor), tag)
             .is_ok()
     }
+}
+
+/// The columns of an `anchors` row that its MAC covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnchorFields<'a> {
+    pub seq: u64,
+    pub mac: &'a [u8],
+    pub dropped: i64,
+    pub ts_ns: i64,
+}
+
+/// The bytes an anchor MAC covers (see [`ChainKey::anchor_mac`]).
+pub(crate) fn anchor_input(
+    worker_id: &str,
+    schema_version: i64,
+    anchor: &AnchorFields<'_>,
+) -> Vec<u8> {
+    if schema_version <= 1 {
+        return CanonicalEncoder::new(ANCHOR_DOMAIN, 1)
+            .field(1, worker_id.as_bytes())
+            .u64(2, anchor.seq)
+            .field(3, anchor.mac)
+            .finish();
+    }
+    CanonicalEncoder::new(ANCHOR_DOMAIN, 2)
+        .field(1, worker_id.as_bytes())
+        .u64(2, anchor.seq)
+        .field(3, anchor.mac)
+        .i64(4, anchor.dropped)
+        .i64(5, anchor.ts_ns)
+        .finish()
 }
 
 /// One record of the log, as returned by queries and written by the NDJSON
@@ -225,8 +263,15 @@ impl AuditRecord {
             event: serde_json::to_string(&self.event).ok()?,
             prev_mac: from_hex(&self.prev_mac)?,
             mac: from_hex(&self.mac)?,
+            defect: None,
         })
     }
+}
+
+/// Text from a file, safe to show: quoted, with control characters (and
+/// other non-printing ones, such as bidi overrides) escaped.
+pub(crate) fn to_display(text: &str) -> String {
+    format!("{text:?}")
 }
 
 /// Lower-case hex of bytes.
@@ -276,6 +321,7 @@ mod tests {
             event: "{}".into(),
             prev_mac: vec![0; 32],
             mac: vec![],
+            defect: None,
         }
     }
 

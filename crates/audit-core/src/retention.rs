@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::log::append_in;
+use crate::record::AnchorFields;
 use crate::verify::record_mac;
 use crate::{AuditError, AuditEvent, AuditLog};
 
@@ -168,14 +169,22 @@ impl AuditLog {
             .optional()
             .map_err(op("reading anchors"))?;
         if existing.is_none() {
-            let anchor_mac = self.key.anchor_mac(&self.worker_id, cut_seq, &mac);
+            let fields = AnchorFields {
+                seq: cut_seq,
+                mac: &mac,
+                dropped: cut - first + 1,
+                ts_ns: now.timestamp_nanos_opt().unwrap_or(0),
+            };
+            let anchor_mac = self
+                .key
+                .anchor_mac(&self.worker_id, self.schema_version, &fields);
             tx.execute(
                 "INSERT INTO anchors (seq, mac, dropped, ts_ns, anchor_mac) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     cut,
                     mac,
-                    cut - first + 1,
-                    now.timestamp_nanos_opt().unwrap_or(0),
+                    fields.dropped,
+                    fields.ts_ns,
                     anchor_mac.as_slice()
                 ],
             )

@@ -15,8 +15,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::AuditError;
 
-/// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build creates. Version 1 logs are still read,
+/// verified and appended to (see [`SUPPORTED_SCHEMA_VERSIONS`]).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Every schema version this build reads and writes.
+pub const SUPPORTED_SCHEMA_VERSIONS: [i64; 2] = [1, 2];
 
 /// SQLite application id of an audit log: ASCII `AUDT`.
 pub const APPLICATION_ID: i64 = 0x4155_4454;
@@ -25,46 +29,68 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of the file SQLite may memory-map for reading.
 const MMAP_BYTES: i64 = 1 << 30;
 
+/// Version 2: `STRICT` tables with `CHECK`s on every column's shape, and
+/// triggers that refuse every change outside the sanctioned paths (append
+/// the next record; retention's anchor and deletes). These are a first line
+/// only: the verifier trusts none of it (an attacker can rebuild a table).
 const CREATE: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
-) WITHOUT ROWID;
+) STRICT, WITHOUT ROWID;
 CREATE TABLE records (
-    seq       INTEGER PRIMARY KEY NOT NULL,
-    id        BLOB NOT NULL UNIQUE,
+    seq       INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),
+    id        BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
     ts_ns     INTEGER NOT NULL,
     kind      TEXT NOT NULL,
-    severity  INTEGER NOT NULL,
+    severity  INTEGER NOT NULL CHECK (severity BETWEEN 0 AND 3),
     worker_id TEXT NOT NULL,
     shard_id  TEXT,
     event     TEXT NOT NULL,
-    prev_mac  BLOB NOT NULL,
-    mac       BLOB NOT NULL
-);
+    prev_mac  BLOB NOT NULL CHECK (length(prev_mac) = 32),
+    mac       BLOB NOT NULL CHECK (length(mac) = 32)
+) STRICT;
 CREATE INDEX records_ts ON records(ts_ns);
 CREATE INDEX records_kind ON records(kind);
 CREATE INDEX records_shard ON records(shard_id) WHERE shard_id IS NOT NULL;
 CREATE TABLE anchors (
-    seq        INTEGER PRIMARY KEY NOT NULL,
-    mac        BLOB NOT NULL,
-    dropped    INTEGER NOT NULL,
+    seq        INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),
+    mac        BLOB NOT NULL CHECK (length(mac) = 32),
+    dropped    INTEGER NOT NULL CHECK (dropped >= 1),
     ts_ns      INTEGER NOT NULL,
-    anchor_mac BLOB NOT NULL
-);
-CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+    anchor_mac BLOB NOT NULL CHECK (length(anchor_mac) = 32)
+) STRICT;
+";
+
+/// Triggers of both versions, created after the metadata rows are in.
+const TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only: UPDATE is refused'); END;
-CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
 WHEN OLD.seq > (SELECT COALESCE(MAX(seq), 0) FROM anchors)
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE is refused (retention deletes only below an anchor)'); END;
-CREATE TRIGGER anchors_no_update BEFORE UPDATE ON anchors
+CREATE TRIGGER IF NOT EXISTS anchors_no_update BEFORE UPDATE ON anchors
 BEGIN SELECT RAISE(ABORT, 'audit anchors are append-only: UPDATE is refused'); END;
-CREATE TRIGGER anchors_no_delete BEFORE DELETE ON anchors
+CREATE TRIGGER IF NOT EXISTS anchors_no_delete BEFORE DELETE ON anchors
 BEGIN SELECT RAISE(ABORT, 'audit anchors are append-only: DELETE is refused'); END;
-CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta
+CREATE TRIGGER IF NOT EXISTS meta_no_update BEFORE UPDATE ON meta
 BEGIN SELECT RAISE(ABORT, 'audit metadata is append-only: UPDATE is refused'); END;
-CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta
+CREATE TRIGGER IF NOT EXISTS meta_no_delete BEFORE DELETE ON meta
 BEGIN SELECT RAISE(ABORT, 'audit metadata is append-only: DELETE is refused'); END;
+";
+
+/// Version 2 only: inserts outside the sanctioned paths are refused too.
+const INSERT_TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS meta_no_insert BEFORE INSERT ON meta
+BEGIN SELECT RAISE(ABORT, 'audit metadata is written once, at creation: INSERT is refused'); END;
+CREATE TRIGGER IF NOT EXISTS anchors_only_retention BEFORE INSERT ON anchors
+WHEN NEW.mac IS NOT (SELECT mac FROM records WHERE seq = NEW.seq)
+  OR NEW.seq <= (SELECT COALESCE(MAX(seq), 0) FROM anchors)
+BEGIN SELECT RAISE(ABORT, 'audit anchors are written by retention only: this INSERT is refused'); END;
+CREATE TRIGGER IF NOT EXISTS records_append_only BEFORE INSERT ON records
+WHEN NEW.seq IS NOT COALESCE((SELECT MAX(seq) FROM records),
+                             (SELECT MAX(seq) FROM anchors), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit records are appended in sequence: this INSERT is refused'); END;
 ";
 
 /// The insert every writer uses (also the benchmark's baseline).
@@ -81,13 +107,14 @@ pub(crate) const RECORD_COLUMNS: &str =
 pub(crate) enum SchemaState {
     /// No tables yet: a new file.
     Empty,
-    /// An audit log of this version.
-    Current,
+    /// An audit log of a version this build reads (1 or 2).
+    Current(i64),
     /// An audit log of another version.
     Unknown(i64),
 }
 
-/// Opens (creating the file if asked) a connection with the log's settings.
+/// Opens (creating the file if asked) a read-write connection with the
+/// log's settings. For writers only: readers go through [`crate::reader`].
 pub(crate) fn connect(path: &Path, create: bool) -> Result<Connection, AuditError> {
     if !create && !path.exists() {
         return Err(AuditError::not_found(path));
@@ -130,7 +157,9 @@ pub(crate) fn enable_wal(conn: &Connection) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// Reads the header and says what kind of database this is.
+/// Reads the header and says what kind of database this is. A database
+/// with another application id, or none and tables of its own, is not an
+/// audit log.
 pub(crate) fn inspect(conn: &Connection, path: &Path) -> Result<SchemaState, AuditError> {
     let app_id: i64 = conn
         .query_row("PRAGMA application_id", [], |row| row.get(0))
@@ -147,38 +176,50 @@ pub(crate) fn inspect(conn: &Connection, path: &Path) -> Result<SchemaState, Aud
     if app_id != APPLICATION_ID {
         return Err(AuditError::NotAnAuditLog {
             path: path.display().to_string(),
-            found: app_id,
+            detail: format!("its application id is {app_id:#x}, not AUDT"),
         });
     }
-    if version == SCHEMA_VERSION {
-        Ok(SchemaState::Current)
+    if SUPPORTED_SCHEMA_VERSIONS.contains(&version) {
+        Ok(SchemaState::Current(version))
     } else {
         Ok(SchemaState::Unknown(version))
     }
 }
 
-/// Creates the schema and records the worker id, in one transaction.
-pub(crate) fn create(
+/// Makes `conn`'s file an audit log of `worker_id` unless it already is
+/// one: inspected again inside one `IMMEDIATE` transaction, so two
+/// processes creating the same new log at once make one schema, and the
+/// second finds it. Returns the state found (for a new log, `Current`).
+pub(crate) fn create_if_empty(
     conn: &mut Connection,
+    path: &Path,
     worker_id: &str,
     now_ns: i64,
-) -> Result<(), AuditError> {
+) -> Result<SchemaState, AuditError> {
+    let op = AuditError::storage("creating the schema");
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(AuditError::storage("creating the schema"))?;
-    tx.execute_batch(CREATE)
-        .map_err(AuditError::storage("creating the schema"))?;
+        .map_err(op)?;
+    let state = inspect(&tx, path)?;
+    if state != SchemaState::Empty {
+        return Ok(state);
+    }
+    let op = || AuditError::storage("creating the schema");
+    tx.execute_batch(CREATE).map_err(op())?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)
-        .map_err(AuditError::storage("creating the schema"))?;
+        .map_err(op())?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(AuditError::storage("creating the schema"))?;
+        .map_err(op())?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('worker_id', ?1), ('created_ns', ?2), ('schema_version', ?3)",
         rusqlite::params![worker_id, now_ns.to_string(), SCHEMA_VERSION.to_string()],
     )
-    .map_err(AuditError::storage("creating the schema"))?;
-    tx.commit()
-        .map_err(AuditError::storage("creating the schema"))
+    .map_err(op())?;
+    tx.execute_batch(TRIGGERS).map_err(op())?;
+    tx.execute_batch(INSERT_TRIGGERS).map_err(op())?;
+    tx.commit().map_err(op())?;
+    tracing::info!(worker_id, path = %path.display(), "created audit log");
+    Ok(SchemaState::Current(SCHEMA_VERSION))
 }
 
 /// The worker id stored when the log was created.

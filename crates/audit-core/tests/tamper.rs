@@ -174,7 +174,7 @@ fn ac_039_unknown_schema_is_refused_and_reported() {
         err,
         AuditError::UnknownSchema {
             found: 7,
-            supported: 1
+            supported: audit_core::SCHEMA_VERSION
         }
     );
     assert!(err.to_string().contains("version 7"));
@@ -519,8 +519,9 @@ fn ac_041_deleted_records_inside_a_range_are_a_gap() {
     conn.execute("DELETE FROM records WHERE seq BETWEEN 8 AND 10", [])
         .unwrap();
     drop(conn);
-    let check =
-        |lo: u64, hi: u64| audit_core::verify_log(&path, WORKER, &secret(), Some(lo..=hi)).unwrap();
+    let try_check =
+        |lo: u64, hi: u64| audit_core::verify_log(&path, WORKER, &secret(), Some(lo..=hi));
+    let check = |lo: u64, hi: u64| try_check(lo, hi).unwrap();
     for (lo, hi, expected) in [(8, 10, 8), (5, 10, 8), (5, 9, 8), (9, 15, 9)] {
         let report = check(lo, hi);
         assert_eq!(
@@ -535,9 +536,21 @@ fn ac_041_deleted_records_inside_a_range_are_a_gap() {
             "range {lo}..={hi}"
         );
     }
-    // Ranges that do not touch the hole still verify, and so does a range
-    // past the end of the log.
+    // Ranges that do not touch the hole still verify.
     assert!(check(1, 7).is_ok());
     assert!(check(11, 20).is_ok());
-    assert!(check(25, 30).is_ok());
+    // A range past the end holds nothing: a usage error naming what the
+    // log holds, never "OK: 0 records" (AC-044).
+    for (lo, hi) in [(25, 30), (21, 21), (0, 0)] {
+        assert_eq!(
+            try_check(lo, hi),
+            Err(AuditError::EmptyRange {
+                from: lo,
+                to: hi,
+                first: Some(1),
+                last: Some(20)
+            }),
+            "range {lo}..={hi}"
+        );
+    }
 }

@@ -51,7 +51,9 @@ pub fn build(dir: &Path, name: &str, n: u64) -> PathBuf {
 pub fn attacker(path: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(
-        "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;",
+        "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete; \
+         DROP TRIGGER IF EXISTS records_append_only; \
+         DROP TRIGGER IF EXISTS anchors_only_retention; PRAGMA ignore_check_constraints = ON;",
     )
     .unwrap();
     conn

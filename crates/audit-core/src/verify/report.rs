@@ -1,0 +1,150 @@
+//! What a verification reports: the first failure and why.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why verification stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The record's MAC does not match its contents: it was edited.
+    MacMismatch,
+    /// A sequence number is missing: records were deleted.
+    SequenceGap {
+        /// The sequence number that should have come next.
+        expected: u64,
+        /// The one found instead.
+        found: u64,
+    },
+    /// The record does not link to the one before it: a record was
+    /// inserted, or records were reordered.
+    BrokenLink,
+    /// The first record does not link to this worker's genesis value: the
+    /// log belongs to another worker, or was written under another secret
+    /// (or its first record was replaced or moved: any broken link at
+    /// record 1 is reported this way).
+    WrongGenesis,
+    /// The retention anchor the chain starts from is not authentic.
+    BadAnchor,
+    /// The log's schema version is not one this build reads.
+    UnknownSchema {
+        /// The version found.
+        found: i64,
+    },
+    /// The log ends before the checkpoint's head: records were cut off the
+    /// tail, or an older copy of the database was put back.
+    Truncated {
+        /// The checkpoint's last sequence number.
+        checkpoint_seq: u64,
+        /// The log's last sequence number (0 when empty).
+        log_last_seq: u64,
+    },
+    /// The record at the checkpoint's head is not the one that was
+    /// checkpointed: an older copy was put back and written on since.
+    RolledBack {
+        /// The checkpoint's last sequence number.
+        checkpoint_seq: u64,
+    },
+    /// A record is not in the form the log writes: a column of the wrong
+    /// SQLite storage class or size, or an export line that cannot be
+    /// decoded into the stored form.
+    Malformed {
+        /// What is wrong.
+        detail: String,
+    },
+    /// Something the chain relies on around the records was removed,
+    /// added or changed: a missing table or column, a changed header, an
+    /// unexpected or malformed `meta` or `anchors` row, a `records` row
+    /// outside the chain, or (against a checkpoint) a file that is no
+    /// longer an audit log at all.
+    Structure {
+        /// What, naming the table and row.
+        detail: String,
+    },
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MacMismatch => f.write_str("MAC mismatch: the record was edited"),
+            Self::SequenceGap { expected, found } => write!(
+                f,
+                "sequence gap: expected {expected}, found {found} (records were deleted)"
+            ),
+            Self::BrokenLink => f.write_str(
+                "broken link: the record does not follow the previous one (inserted or reordered)",
+            ),
+            Self::WrongGenesis => f.write_str(
+                "wrong genesis: the log belongs to another worker or was written under another secret (check the worker id and the secret)",
+            ),
+            Self::BadAnchor => f.write_str("the retention anchor is not authentic"),
+            Self::UnknownSchema { found } => write!(f, "unknown schema version {found}"),
+            Self::Truncated {
+                checkpoint_seq,
+                log_last_seq,
+            } => write!(
+                f,
+                "truncated: the checkpoint covers up to {checkpoint_seq} but the log ends at {log_last_seq} (tail cut off or older copy restored)"
+            ),
+            Self::RolledBack { checkpoint_seq } => write!(
+                f,
+                "rolled back: record {checkpoint_seq} is not the one checkpointed (older copy restored and written on)"
+            ),
+            Self::Malformed { detail } => write!(f, "malformed record: {detail}"),
+            Self::Structure { detail } => write!(f, "structure changed: {detail}"),
+        }
+    }
+}
+
+/// The first bad record and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyFailure {
+    /// The sequence number at which the problem was found (`None` when it
+    /// concerns the whole file, like an unknown schema).
+    pub seq: Option<u64>,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: FailureReason,
+}
+
+impl fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "record {seq}: {}", self.reason),
+            None => write!(f, "{}", self.reason),
+        }
+    }
+}
+
+/// What a verification found.
+///
+/// `failure` is `None` when every checked record verified.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Records that verified (up to, not including, the first bad one).
+    pub records_checked: u64,
+    /// First sequence number checked.
+    pub first_seq: Option<u64>,
+    /// Last sequence number that verified.
+    pub last_seq: Option<u64>,
+    /// MAC of the last record that verified, hex.
+    pub head_mac: Option<String>,
+    /// The first problem, if any.
+    pub failure: Option<VerifyFailure>,
+}
+
+impl VerifyReport {
+    /// True when nothing failed.
+    pub fn is_ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    pub(crate) fn failed(seq: Option<u64>, reason: FailureReason) -> Self {
+        Self {
+            failure: Some(VerifyFailure { seq, reason }),
+            ..Self::default()
+        }
+    }
+}
