@@ -268,10 +268,29 @@ impl AuditRecord {
     }
 }
 
-/// Text from a file, safe to show: quoted, with control characters (and
-/// other non-printing ones, such as bidi overrides) escaped.
+/// Text from a file, safe to show on a terminal: control characters and
+/// the invisible formatting ones (bidi overrides, zero-width) escaped as
+/// `\u{..}`, everything else as it is.
+pub fn escape_controls(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let invisible = matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}' | '\u{feff}'
+        );
+        if c.is_control() || invisible || c == '\\' {
+            let _ = write!(out, "{}", c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`escape_controls`] in double quotes, for naming a value in a message.
 pub(crate) fn to_display(text: &str) -> String {
-    format!("{text:?}")
+    format!("\"{}\"", escape_controls(text))
 }
 
 /// Lower-case hex of bytes.

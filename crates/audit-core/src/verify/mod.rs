@@ -107,6 +107,9 @@ pub(crate) fn verify_conn_at(
     if range.is_some() {
         check_range_not_empty(conn, lo, hi, first_in_chain)?;
     }
+    // Rows before the chain's start (seq 0, at or below the anchor) are not
+    // walked: `account_records` names them as rows outside the chain.
+    let lo = lo.max(first_in_chain);
     let start = if lo <= first_in_chain {
         match &anchor {
             Some(a) => Start::After {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use super::rows::{
     Anchor, INTEGER_SEQ, Want, bytes_of, latest_anchor, read_raw, seq_param, shape_defect,
@@ -278,7 +278,7 @@ fn check_anchors(target: &Target<'_>) -> Result<Option<VerifyFailure>, AuditErro
                     None,
                     format!(
                         "anchors row with seq {}: {defect}",
-                        crate::record::to_display(&quoted)
+                        crate::record::escape_controls(&quoted)
                     ),
                 ));
             }
@@ -320,14 +320,12 @@ pub(crate) fn account_records(
     report: &mut VerifyReport,
     anchor_seq: u64,
 ) -> Result<(), AuditError> {
-    let total: i64 = conn
-        .query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0))
-        .map_err(storage)?;
-    let in_chain: i64 = conn
+    // One statement: one snapshot, even while a writer appends.
+    let (total, in_chain): (i64, i64) = conn
         .query_row(
-            &format!("SELECT COUNT(*) FROM records WHERE seq > ?1 AND {INTEGER_SEQ}"),
+            &format!("SELECT COUNT(*), COALESCE(SUM(seq > ?1 AND {INTEGER_SEQ}), 0) FROM records"),
             [seq_param(anchor_seq)],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .map_err(storage)?;
     if total == in_chain {
@@ -341,8 +339,10 @@ pub(crate) fn account_records(
             [seq_param(anchor_seq)],
             |row| row.get(0),
         )
-        .map_err(storage)?;
-    let stray = stray.map_or_else(|| "?".to_owned(), |s| crate::record::to_display(&s));
+        .optional()
+        .map_err(storage)?
+        .flatten();
+    let stray = stray.map_or_else(|| "?".to_owned(), |s| crate::record::escape_controls(&s));
     report.failure = Some(VerifyFailure {
         seq: None,
         reason: FailureReason::Structure {
