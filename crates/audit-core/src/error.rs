@@ -41,6 +41,14 @@ pub enum AuditError {
         /// SQLite's description.
         detail: String,
     },
+    /// The filesystem holding the log is full.
+    #[error(
+        "the disk holding the audit log is full (while {operation}); free space on it and retry"
+    )]
+    DiskFull {
+        /// What the log was doing.
+        operation: &'static str,
+    },
     /// Reading or writing a file other than the database failed.
     #[error("I/O failed while {operation}: {detail}")]
     Io {
@@ -133,10 +141,12 @@ pub enum AuditError {
     /// The writer has shut down (or its background task stopped).
     #[error("the audit writer is closed; open a new AuditWriter")]
     WriterClosed,
-    /// A batch could not be written; its events are counted and an
-    /// `AuditGap` record will follow once writing works again.
+    /// A batch could not be written; its events are counted, and this
+    /// writer records the count as an `AuditGap` with its next successful
+    /// write. A loss that no later write could record (the writer shut
+    /// down first) is reported by [`crate::AuditWriter::shutdown`].
     #[error(
-        "audit write failed, {lost} event(s) lost and counted: {detail}; check the disk, the loss will be recorded as an AuditGap"
+        "audit write failed, {lost} event(s) not recorded: {detail}; check the disk: this writer records the loss as an AuditGap with its next successful write, and a process that exits first leaves it unrecorded"
     )]
     WriteFailed {
         /// Events that were not written.
@@ -193,9 +203,12 @@ fn empty_range_message(from: u64, to: u64, first: Option<u64>, last: Option<u64>
 
 impl AuditError {
     pub(crate) fn storage(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
-        move |e| Self::Storage {
-            operation,
-            detail: e.to_string(),
+        move |e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Self::DiskFull { operation },
+            _ => Self::Storage {
+                operation,
+                detail: e.to_string(),
+            },
         }
     }
 

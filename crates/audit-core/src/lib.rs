@@ -84,4 +84,7 @@ pub use sink::{AuditSink, EmitOutcome, MemorySink};
 #[doc(hidden)]
 pub use verify::verify_log_split;
 pub use verify::{FailureReason, VerifyFailure, VerifyReport, verify_log};
-pub use writer::{AuditWriter, DROP_DRAIN_TIMEOUT, MAX_QUEUE_CAPACITY, WriterConfig, WriterStats};
+pub use writer::{
+    AuditWriter, DISK_RESERVE_BYTES, DROP_DRAIN_TIMEOUT, MAX_QUEUE_CAPACITY, WriterConfig,
+    WriterStats,
+};

@@ -143,18 +143,31 @@ pub(crate) fn apply_pragmas(conn: &Connection) -> Result<(), AuditError> {
 }
 
 /// Switches the file to the WAL journal (persistent; writers only, and only
-/// once the file is known to be an audit log).
+/// once the file is known to be an audit log). Changing the journal mode
+/// needs a moment alone with the file, and SQLite answers "locked" at once,
+/// without its busy handler, while another connection opens it; so this
+/// retries for up to the busy timeout.
 pub(crate) fn enable_wal(conn: &Connection) -> Result<(), AuditError> {
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-        .map_err(AuditError::storage("enabling WAL"))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(AuditError::Storage {
-            operation: "enabling WAL",
-            detail: format!("journal mode stayed {mode:?}"),
-        });
+    let started = std::time::Instant::now();
+    loop {
+        let mode = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get::<_, String>(0));
+        match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(AuditError::Storage {
+                    operation: "enabling WAL",
+                    detail: format!("journal mode stayed {mode:?}"),
+                });
+            }
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(AuditError::storage("enabling WAL")(e)),
+        }
     }
-    Ok(())
 }
 
 /// Reads the header and says what kind of database this is. A database

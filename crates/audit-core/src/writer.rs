@@ -12,6 +12,15 @@
 //! a failed batch is counted the same way. Producers that must not drop
 //! anything use [`AuditWriter::send`] or [`AuditWriter::send_blocking`],
 //! which wait for room instead. Memory is bounded by the queue capacity.
+//!
+//! A full disk must not silence the log either. Like journald, which keeps
+//! free space for itself, the writer holds a reserve: a file of
+//! [`DISK_RESERVE_BYTES`] beside the log (`<log>-reserve`). When a batch
+//! fails because the disk is full, the writer deletes the reserve and
+//! writes the batch again, so the events (and any `AuditGap` before them)
+//! still reach the log; it tries to take the reserve back after each later
+//! successful batch. Only when even that fails is the batch lost, counted,
+//! and recorded as an `AuditGap` by the next write that succeeds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +42,9 @@ const WRITER_THREAD: &str = "audit-writer";
 pub const MAX_QUEUE_CAPACITY: usize = 1 << 28;
 /// How long dropping an [`AuditWriter`] waits for the queue to drain.
 pub const DROP_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes the writer keeps in reserve beside the log, released when the disk
+/// is full so that a batch (and the record of any loss) can still be written.
+pub const DISK_RESERVE_BYTES: u64 = 1 << 20;
 
 /// Settings of an [`AuditWriter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,6 +404,59 @@ impl AuditSink for AuditWriter {
     }
 }
 
+/// Space kept beside the log for the moment the disk fills up.
+#[derive(Debug)]
+struct Reserve {
+    path: PathBuf,
+    held: bool,
+}
+
+impl Reserve {
+    fn beside(log: &Path) -> Self {
+        let mut name = log.as_os_str().to_owned();
+        name.push("-reserve");
+        let path = PathBuf::from(name);
+        let held = std::fs::metadata(&path).is_ok_and(|m| m.len() >= DISK_RESERVE_BYTES);
+        Self { path, held }
+    }
+
+    /// Takes the reserve (writes real blocks, not a sparse file) unless it
+    /// is held; best effort: a full disk leaves it released.
+    fn take(&mut self) {
+        if self.held {
+            return;
+        }
+        let written = (|| {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&self.path)?;
+            let zeros = vec![0u8; 64 * 1024];
+            let mut left = DISK_RESERVE_BYTES;
+            while left > 0 {
+                let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+                file.write_all(zeros.get(..n).unwrap_or(&zeros))?;
+                left -= n as u64;
+            }
+            file.sync_all()
+        })();
+        match written {
+            Ok(()) => self.held = true,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.path);
+                tracing::debug!(error = %e, "audit disk reserve not taken");
+            }
+        }
+    }
+
+    /// Frees the reserve; true if there was one to free.
+    fn release(&mut self) -> bool {
+        if !self.held {
+            return false;
+        }
+        self.held = false;
+        std::fs::remove_file(&self.path).is_ok()
+    }
+}
+
 /// The background task: drain, batch, write, acknowledge.
 async fn run(
     mut rx: mpsc::Receiver<Command>,
@@ -403,6 +468,12 @@ async fn run(
     let mut acks: Vec<Ack> = Vec::new();
     let mut stops: Vec<Ack> = Vec::new();
     let mut lost = 0u64;
+    let mut reserve = Reserve::beside(log.path());
+    reserve.take();
+    let mut state = WriteState {
+        lost: &mut lost,
+        reserve: &mut reserve,
+    };
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(command) = next.take() {
@@ -418,7 +489,8 @@ async fn run(
             }
             next = rx.try_recv().ok();
         }
-        write_batch(&mut log, &shared, &mut batch, &mut lost, acks.drain(..));
+        // The outcome went to the flushes waiting on it; a loss is counted.
+        let _ = write_batch(&mut log, &shared, &mut batch, &mut state, acks.drain(..));
         if !stops.is_empty() {
             break;
         }
@@ -430,32 +502,56 @@ async fn run(
             Command::Event(event) => {
                 batch.push(event);
                 if batch.len() >= max_batch {
-                    write_batch(&mut log, &shared, &mut batch, &mut lost, std::iter::empty());
+                    let _ = write_batch(
+                        &mut log,
+                        &shared,
+                        &mut batch,
+                        &mut state,
+                        std::iter::empty(),
+                    );
                 }
             }
             Command::Flush(ack) => acks.push(ack),
             Command::Shutdown(ack) => stops.push(ack),
         }
     }
-    write_batch(&mut log, &shared, &mut batch, &mut lost, acks.drain(..));
+    let last = write_batch(&mut log, &shared, &mut batch, &mut state, acks.drain(..));
+    // A loss still unrecorded when the writer stops is reported to whoever
+    // stops it: nothing later will write its AuditGap.
+    let unrecorded = *state.lost;
+    let result = match last {
+        Err(e) => Err(e),
+        Ok(()) if unrecorded > 0 => Err(AuditError::WriteFailed {
+            lost: unrecorded,
+            detail: "the writer stopped before the loss could be recorded".to_owned(),
+        }),
+        Ok(()) => Ok(()),
+    };
     drop(log);
     tracing::debug!("audit writer stopped");
     for ack in stops {
-        ack.send(Ok(()));
+        ack.send(result.clone());
     }
+}
+
+/// What survives between batches: events lost and not yet recorded, and
+/// the disk reserve.
+struct WriteState<'a> {
+    lost: &'a mut u64,
+    reserve: &'a mut Reserve,
 }
 
 fn write_batch(
     log: &mut AuditLog,
     shared: &Shared,
     batch: &mut Vec<AuditEvent>,
-    lost: &mut u64,
+    state: &mut WriteState<'_>,
     acks: impl Iterator<Item = Ack>,
-) {
+) -> Result<(), AuditError> {
     let dropped = shared.pending_dropped.swap(0, Ordering::AcqRel);
-    let missing = dropped.saturating_add(*lost);
+    let missing = dropped.saturating_add(*state.lost);
     if missing > 0 {
-        let cause = match (dropped > 0, *lost > 0) {
+        let cause = match (dropped > 0, *state.lost > 0) {
             (true, true) => "queue full and write failure",
             (true, false) => "queue full",
             _ => "write failure",
@@ -468,9 +564,16 @@ fn write_batch(
         let critical = batch.iter().any(|e| e.severity() == Severity::Critical);
         let span = tracing::debug_span!("audit_write_batch", events = batch.len(), critical);
         let _entered = span.enter();
-        match log.append_batch(batch) {
+        let mut appended = log.append_batch(batch);
+        if matches!(appended, Err(AuditError::DiskFull { .. })) && state.reserve.release() {
+            tracing::error!(
+                "the disk holding the audit log is full: released the audit reserve to write this batch; free space now"
+            );
+            appended = log.append_batch(batch);
+        }
+        match appended {
             Ok(_) => {
-                *lost = 0;
+                *state.lost = 0;
                 shared
                     .written
                     .fetch_add(batch.len() as u64, Ordering::AcqRel);
@@ -478,15 +581,16 @@ fn write_batch(
                 if missing > 0 {
                     shared.gaps.fetch_add(1, Ordering::AcqRel);
                 }
+                state.reserve.take();
                 Ok(())
             }
             Err(e) => {
                 let failed = batch.len() as u64 - u64::from(missing > 0);
-                *lost = missing.saturating_add(failed);
+                *state.lost = missing.saturating_add(failed);
                 shared.write_failed.fetch_add(failed, Ordering::AcqRel);
-                tracing::error!(error = %e, lost = *lost, "audit batch not written; the loss will be recorded");
+                tracing::error!(error = %e, lost = *state.lost, "audit batch not written; the loss will be recorded by the next successful write");
                 Err(AuditError::WriteFailed {
-                    lost: *lost,
+                    lost: *state.lost,
                     detail: e.to_string(),
                 })
             }
@@ -496,4 +600,5 @@ fn write_batch(
     for ack in acks {
         ack.send(result.clone());
     }
+    result
 }

@@ -436,7 +436,8 @@ fn ac_048_structural_tampering_is_a_failed_check() {
         verify_log_against_checkpoint(path, WORKER, &secret(), &checkpoint, &signer.public_key())
     };
     // Not a log at all.
-    let not_logs: [(&str, &dyn Fn(&Path)); 3] = [
+    type Damage<'a> = (&'a str, &'a dyn Fn(&Path));
+    let not_logs: [Damage<'_>; 3] = [
         ("emptied to 0 bytes", &|p: &Path| {
             std::fs::write(p, b"").unwrap()
         }),
@@ -565,4 +566,141 @@ fn ac_016_concurrent_creation_of_one_log_never_fails() {
         assert!(report.is_ok(), "{report:?}");
         assert_eq!(report.records_checked, 4);
     }
+}
+
+// ---- 7. A full disk: the loss is recorded, never only promised ------------
+
+fn kinds(path: &Path) -> Vec<String> {
+    AuditLog::open_read(path, WORKER, &secret())
+        .unwrap()
+        .query(&QueryFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect()
+}
+
+/// AC-027: on a real full filesystem (a tmpfs), the writer releases its
+/// reserve and still writes the batch; when even that is not enough the
+/// batch is lost, counted, and recorded as an `AuditGap` by the next write
+/// once space returns; a loss no write could record is reported by
+/// `shutdown`, not promised.
+#[test]
+fn ac_027_a_full_disk_loses_nothing_silently() {
+    use audit_core::{AuditWriter, DISK_RESERVE_BYTES, WriterConfig};
+    let Some(mount) = Mount::tmpfs("6m") else {
+        return;
+    };
+    let path = mount.path().join("audit.db");
+    let reserve = sidecar(&path, "-reserve");
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
+    for i in 1..=10 {
+        writer.emit(event(i));
+    }
+    writer.flush_blocking().unwrap();
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        DISK_RESERVE_BYTES
+    );
+
+    // Full: the reserve is given up and the batch still lands.
+    fill(mount.path());
+    for i in 11..=20 {
+        writer.emit(event(i));
+    }
+    writer.flush_blocking().unwrap();
+    assert!(!reserve.exists(), "the reserve was not released");
+    assert_eq!(writer.stats().write_failed, 0);
+
+    // Full again with no reserve left: the batch is lost and counted.
+    fill(mount.path());
+    let mut failed = None;
+    for i in 21..=400 {
+        writer.emit(event(i));
+        if let Err(e) = writer.flush_blocking() {
+            failed = Some(e);
+            break;
+        }
+    }
+    let Some(AuditError::WriteFailed { lost, .. }) = failed else {
+        panic!("no write failed on a full disk: {failed:?}");
+    };
+    assert!(lost >= 1);
+
+    // Space returns: the next write records the loss first.
+    std::fs::remove_file(mount.path().join("filler")).unwrap();
+    writer.emit(event(999));
+    writer.flush_blocking().unwrap();
+    let stats = writer.shutdown_blocking().unwrap();
+    assert_eq!(stats.gaps_recorded, 1);
+    let kinds = kinds(&path);
+    let gap = kinds
+        .iter()
+        .position(|k| k == "AuditGap")
+        .expect("an AuditGap");
+    assert_eq!(kinds.last().map(String::as_str), Some("TestEvent"));
+    assert!(gap >= 20, "{kinds:?}");
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let gaps = log.query(&QueryFilter::default().kind("AuditGap")).unwrap();
+    assert_eq!(gaps[0].event["lost"], serde_json::json!(lost));
+    assert!(verify(&path).is_ok());
+
+    // A loss that no later write can record is reported by shutdown.
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
+    std::fs::remove_file(&reserve).ok();
+    fill(mount.path());
+    let mut lost_any = false;
+    for i in 1000..=1400 {
+        writer.emit(event(i));
+        if writer.flush_blocking().is_err() {
+            lost_any = true;
+            break;
+        }
+    }
+    assert!(lost_any, "no write failed on a full disk");
+    // Whatever shutdown says is true: either the loss reached the log as
+    // AuditGap records, or shutdown reports it as unrecorded.
+    let first_lost = lost;
+    let outcome = writer.shutdown_blocking();
+    std::fs::remove_file(mount.path().join("filler")).unwrap();
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let recorded: u64 = log
+        .query(&QueryFilter::default().kind("AuditGap"))
+        .unwrap()
+        .iter()
+        .map(|r| r.event["lost"].as_u64().unwrap())
+        .sum();
+    match outcome {
+        Ok(stats) => assert_eq!(recorded, first_lost + stats.write_failed),
+        Err(AuditError::WriteFailed { lost, .. }) => assert!(lost > 0 && recorded == first_lost),
+        Err(other) => panic!("{other}"),
+    }
+    assert!(verify(&path).is_ok());
+}
+
+/// AC-027: a loss that no later write can record (every write fails until
+/// the writer stops) is reported by `shutdown`, never promised.
+#[test]
+fn ac_027_shutdown_reports_a_loss_it_could_not_record() {
+    use audit_core::{AuditWriter, WriterConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 2);
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER fail_me BEFORE INSERT ON records \
+             BEGIN SELECT RAISE(ABORT, 'injected write failure'); END;",
+        )
+        .unwrap();
+    writer.emit(event(3));
+    assert!(matches!(
+        writer.flush_blocking(),
+        Err(AuditError::WriteFailed { lost: 1, .. })
+    ));
+    writer.emit(event(4));
+    assert!(matches!(
+        writer.shutdown_blocking(),
+        Err(AuditError::WriteFailed { lost: 2, .. })
+    ));
 }
