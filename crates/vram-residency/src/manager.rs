@@ -507,6 +507,8 @@ impl VramManager {
                 device_index: device,
                 sealed_at_unix_ns: 0,
                 version: seal_crypto::SEAL_VERSION,
+                model_ref: None,
+                shard_position: None,
             },
             signature: seal_crypto::Signature::from_slice(&[0; 32])
                 .map_err(ResidencyError::Seal)?,
