@@ -16,7 +16,8 @@
 //! - [`SealClaims`], [`sign`] and [`verify`]: an HMAC-SHA256 seal over a
 //!   canonical, versioned, length-prefixed encoding ([`CanonicalEncoder`]).
 //!   Version 2 also binds the model reference and the shard's position
-//!   ([`ShardPosition`]); version-1 seals still verify.
+//!   ([`ShardPosition`]); version-1 seals still verify. Known-answer vectors
+//!   for every version are in `tests/vectors/seal-known-answers.json`.
 //! - [`bench`](mod@bench): a measurement harness for the digest benchmark, used by the
 //!   `digest` example and `vramctl bench digest`.
 //!
