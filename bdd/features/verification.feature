@@ -40,6 +40,8 @@ Feature: Verifying sealed shards
       | forges the seal with another key                  | quick   |
       | forges the seal with another key                  | full    |
       | changes the recorded size                         | full    |
+      | relabels it as a shard of another model           | quick   |
+      | moves it to another position among the shards     | quick   |
 
   Scenario: A shard whose recorded digest was replaced is reported with the sealed and the claimed digests
     Given a ready worker
