@@ -52,7 +52,7 @@ Feature: Verifying sealed shards
     And the worker refuses to seal 1 MiB of weights as "after:0" because it is stopped
     And the audit log holds exactly these events:
       | event                  | shard    | severity |
-      | VramAllocated          |          | medium   |
+      | VramAllocated          | victim:0 | medium   |
       | VramSealed             | victim:0 | critical |
       | SealVerificationFailed | victim:0 | critical |
 

@@ -429,9 +429,9 @@ impl VramManager {
         ))
     }
 
-    /// Allocates `len` bytes for `shard_id`, recording `VramAllocated` or
-    /// `VramAllocationFailed`, and enters them in the ledger. The returned
-    /// guard gives them back when dropped.
+    /// Allocates `len` bytes for `shard_id`, recording `VramAllocated` (with
+    /// the shard id) or `VramAllocationFailed`, and enters them in the
+    /// ledger. The returned guard gives them back when dropped.
     fn allocate(&self, shard_id: &str, len: u64) -> Result<Allocation, ResidencyError> {
         let device = self.inner.device_index;
         let available = self
@@ -450,7 +450,7 @@ impl VramManager {
                 };
                 let allocation = Allocation::new(Arc::clone(&self.inner), shard_id, buffer);
                 let _ = self.inner.audit.emit(AuditEvent::vram_allocated(
-                    len, len, available, used_after, device,
+                    shard_id, len, len, available, used_after, device,
                 ));
                 Ok(allocation)
             }

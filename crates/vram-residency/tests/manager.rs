@@ -55,6 +55,8 @@ fn vr_seal_001_seal_reports_fields_and_audits() {
         (json["shard_index"].clone(), json["total_shards"].clone()),
         (0.into(), 2.into())
     );
+    // VramAllocated names the shard (AC-002).
+    assert_eq!(r.audit.events()[0].shard_id(), Some("llama:0"));
     assert!(shard.sealed_at().ends_with('Z'));
     assert_eq!(kinds(&r.audit), ["VramAllocated", "VramSealed"]);
     let report = r.manager.verify(&shard).unwrap();
