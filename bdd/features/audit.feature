@@ -12,10 +12,10 @@ Feature: The audit trail
     When the worker seals 2 MiB of weights as "m:0"
     Then the audit log holds exactly these events:
       | event         | shard | severity |
-      | VramAllocated |       | medium   |
+      | VramAllocated | m:0   | medium   |
       | VramSealed    | m:0   | critical |
     And the VramSealed event for "m:0" records device 0, 2 MiB and the digest of the weights
-    And the VramAllocated event records 2 MiB requested and allocated, and 2 MiB in use after
+    And the VramAllocated event for "m:0" records 2 MiB requested and allocated, and 2 MiB in use after
     And the audit chain verifies
 
   Scenario: A shard's whole life is recorded in order
@@ -28,9 +28,9 @@ Feature: The audit trail
     And the worker frees "m:1"
     Then the audit log holds exactly these events:
       | event           | shard | severity |
-      | VramAllocated   |       | medium   |
+      | VramAllocated   | m:0   | medium   |
       | VramSealed      | m:0   | critical |
-      | VramAllocated   |       | medium   |
+      | VramAllocated   | m:1   | medium   |
       | VramSealed      | m:1   | critical |
       | SealVerified    | m:0   | high     |
       | SealVerified    | m:1   | high     |
@@ -39,6 +39,23 @@ Feature: The audit trail
     And the VramDeallocated event for "m:0" records 2 MiB freed and 1 MiB still in use
     And the VramDeallocated event for "m:1" records 1 MiB freed and 0 bytes still in use
     And the audit chain verifies
+
+  Scenario: Querying the log by shard finds the shard's whole life, its allocation included
+    Given a ready worker
+    When the worker seals 2 MiB of weights as "m:0"
+    And the worker seals 1 MiB of weights as "m:1"
+    And the worker verifies "m:1" in quick mode
+    And the worker frees "m:0"
+    Then querying the audit log for shard "m:0" gives these events:
+      | event           |
+      | VramAllocated   |
+      | VramSealed      |
+      | VramDeallocated |
+    And querying the audit log for shard "m:1" gives these events:
+      | event         |
+      | VramAllocated |
+      | VramSealed    |
+      | SealVerified  |
 
   Scenario: A failed verification is in the database before the verification returns
     Given a ready worker
@@ -57,7 +74,7 @@ Feature: The audit trail
     Then the seal is refused as insufficient VRAM, needing 4 MiB with 3 MiB available
     And the audit log holds exactly these events:
       | event                | shard |
-      | VramAllocated        |       |
+      | VramAllocated        | m:0   |
       | VramSealed           | m:0   |
       | VramAllocationFailed |       |
     And the VramAllocationFailed event records 4 MiB requested and 3 MiB available
@@ -70,7 +87,7 @@ Feature: The audit trail
     And the worker tries to seal 1 MiB of weights as "m:0"
     Then the audit log holds exactly these events:
       | event         | shard |
-      | VramAllocated |       |
+      | VramAllocated | m:0   |
       | VramSealed    | m:0   |
 
   Scenario: An edited record is detected, and the report names it

@@ -28,11 +28,11 @@ Feature: Several shards and the capacity of the device
     Then the verification passes, having re-hashed 2 MiB of device memory
     And the audit log holds exactly these events:
       | event                  | shard |
-      | VramAllocated          |       |
+      | VramAllocated          | m:tp0 |
       | VramSealed             | m:tp0 |
-      | VramAllocated          |       |
+      | VramAllocated          | m:tp1 |
       | VramSealed             | m:tp1 |
-      | VramAllocated          |       |
+      | VramAllocated          | m:tp2 |
       | VramSealed             | m:tp2 |
       | SealVerified           | m:tp0 |
       | SealVerificationFailed | m:tp1 |
@@ -92,7 +92,7 @@ Feature: Several shards and the capacity of the device
     And the audit log holds exactly these events:
       | event                | shard |
       | VramAllocationFailed |       |
-      | VramAllocated        |       |
+      | VramAllocated        | m:tp0 |
       | VramSealed           | m:tp0 |
 
   @simulated
@@ -105,5 +105,5 @@ Feature: Several shards and the capacity of the device
     And the device has 16 MiB free
     And the audit log holds exactly these events:
       | event           | shard |
-      | VramAllocated   |       |
+      | VramAllocated   | m:tp0 |
       | VramDeallocated | m:tp0 |

@@ -3,8 +3,9 @@ Feature: Sealing model shards into device memory
   A worker copies one shard of model weights into device memory and seals it:
   it computes the SHA-256 digest of the bytes and signs (HMAC-SHA256, with a
   key only the worker holds) the shard's id, digest, size, device and seal
-  time. Bad input is refused with a clear error before any memory is taken
-  or any audit event is written.
+  time, and, when given, the model it belongs to and its position among the
+  model's shards. Bad input is refused with a clear error before any memory
+  is taken or any audit event is written.
 
   Scenario: A shard is sealed with its id, size, device, digest and seal time
     Given a ready worker
@@ -20,6 +21,13 @@ Feature: Sealing model shards into device memory
     When the worker seals 2 MiB of weights as "llama-3-70b:tp1" for model "llama-3-70b" as shard 1 of 8
     Then the seal succeeds
     And the shard "llama-3-70b:tp1" belongs to model "llama-3-70b" as shard 1 of 8
+
+  Scenario: A shard position past the model's last shard is refused before anything happens
+    Given a ready worker
+    When the worker tries to seal 1 MiB of weights as "llama-3-70b:tp8" for model "llama-3-70b" as shard 8 of 8
+    Then the seal is refused as an invalid label: shard 8 is not below the 8 shards of the model
+    And no audit event was recorded
+    And the worker holds no device memory
 
   Scenario: A shard id of exactly 256 bytes is accepted
     Given a ready worker

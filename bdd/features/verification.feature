@@ -40,6 +40,8 @@ Feature: Verifying sealed shards
       | forges the seal with another key                  | quick   |
       | forges the seal with another key                  | full    |
       | changes the recorded size                         | full    |
+      | relabels it as a shard of another model           | quick   |
+      | moves it to another position among the shards     | quick   |
 
   Scenario: A shard whose recorded digest was replaced is reported with the sealed and the claimed digests
     Given a ready worker
@@ -50,7 +52,7 @@ Feature: Verifying sealed shards
     And the worker refuses to seal 1 MiB of weights as "after:0" because it is stopped
     And the audit log holds exactly these events:
       | event                  | shard    | severity |
-      | VramAllocated          |          | medium   |
+      | VramAllocated          | victim:0 | medium   |
       | VramSealed             | victim:0 | critical |
       | SealVerificationFailed | victim:0 | critical |
 

@@ -49,11 +49,12 @@ fn sealed_event(world: &mut ResidencyWorld, id: String, device: u32, size: Strin
 }
 
 #[then(
-    regex = r"^the VramAllocated event records (\d+ (?:MiB|KiB|bytes?)) requested and allocated, and (\d+ (?:MiB|KiB|bytes?)) in use after$"
+    regex = r#"^the VramAllocated event for "([^"]*)" records (\d+ (?:MiB|KiB|bytes?)) requested and allocated, and (\d+ (?:MiB|KiB|bytes?)) in use after$"#
 )]
-fn allocated_event(world: &mut ResidencyWorld, size: String, used: String) {
+fn allocated_event(world: &mut ResidencyWorld, id: String, size: String, used: String) {
     let records = world.records();
-    let event = &record_of(&records, "VramAllocated", None).event;
+    let event = &record_of(&records, "VramAllocated", Some(&id)).event;
+    assert_eq!(event["shard_id"], id.as_str(), "{event}");
     assert_eq!(event["requested"], parse_size(&size), "{event}");
     assert_eq!(event["allocated"], parse_size(&size), "{event}");
     assert_eq!(event["used_after"], parse_size(&used), "{event}");
@@ -84,6 +85,23 @@ fn allocation_failed_event(world: &mut ResidencyWorld, size: String, available: 
         event["reason"].as_str().is_some_and(|r| !r.is_empty()),
         "{event}"
     );
+}
+
+#[then(regex = r#"^querying the audit log for shard "([^"]*)" gives these events:$"#)]
+fn query_by_shard(world: &mut ResidencyWorld, id: String, step: &cucumber::gherkin::Step) {
+    let table = step.table.as_ref().expect("a table of events");
+    let expected: Vec<&str> = table.rows[1..].iter().map(|r| r[0].as_str()).collect();
+    world.flush();
+    let worker = world.worker();
+    let log = AuditLog::open_read(&worker.db, &worker.id, &worker.secret).expect("open the log");
+    let records = log
+        .query(&audit_core::QueryFilter::default().shard_id(&id))
+        .expect("query by shard");
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, expected, "records of shard {id:?}");
+    for record in &records {
+        assert_eq!(record.shard_id.as_deref(), Some(id.as_str()), "{record:?}");
+    }
 }
 
 #[then(
@@ -393,7 +411,7 @@ fn other_log(world: &mut ResidencyWorld, who: String) {
     let mut log = AuditLog::open(&path, id, &secret).expect("open the other log");
     let digest = seal_crypto::sha256(b"other weights");
     for event in [
-        AuditEvent::vram_allocated(1 << 20, 1 << 20, 8 << 20, 1 << 20, 0),
+        AuditEvent::vram_allocated("m:0", 1 << 20, 1 << 20, 8 << 20, 1 << 20, 0),
         AuditEvent::vram_sealed("m:0", 0, 1 << 20, &digest),
         AuditEvent::seal_verified("m:0", 0),
         AuditEvent::vram_deallocated("m:0", 1 << 20, 0, 0),

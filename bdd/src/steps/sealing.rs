@@ -37,6 +37,21 @@ fn seals_with_labels(
 }
 
 #[when(
+    regex = r#"^the worker tries to seal (\d+ (?:MiB|KiB|bytes?)) of weights as "([^"]*)" for model "([^"]*)" as shard (\d+) of (\d+)$"#
+)]
+fn tries_with_labels(
+    world: &mut ResidencyWorld,
+    size: String,
+    id: String,
+    model: String,
+    index: u32,
+    total: u32,
+) {
+    let options = SealOptions::default().model_ref(model).shard(index, total);
+    world.seal(&id, parse_size(&size), options);
+}
+
+#[when(
     regex = r"^the worker seals (\d+ (?:MiB|KiB|bytes?)) of weights under a shard id of (\d+) bytes$"
 )]
 fn seals_long_id(world: &mut ResidencyWorld, size: String, len: usize) {
@@ -107,6 +122,15 @@ fn labels(world: &mut ResidencyWorld, id: String, model: String, index: u32, tot
     assert_eq!(json["model_ref"], model.as_str());
     assert_eq!(json["shard_index"], index);
     assert_eq!(json["total_shards"], total);
+    // The labels are part of what the seal signs (seal version 2).
+    let claims = shard.claims();
+    assert_eq!(claims.version, 2);
+    assert_eq!(claims.model_ref.as_deref(), Some(model.as_str()));
+    assert_eq!(
+        claims.shard_position,
+        Some(seal_crypto::ShardPosition { index, total })
+    );
+    assert_eq!(json["seal_version"], 2);
 }
 
 #[then(regex = r"^the seal is refused as an invalid shard id$")]
@@ -134,6 +158,22 @@ fn error_does_not_echo(world: &mut ResidencyWorld) {
         !message.chars().any(char::is_control),
         "{message:?} holds a control character"
     );
+}
+
+#[then(
+    regex = r"^the seal is refused as an invalid label: shard (\d+) is not below the (\d+) shards of the model$"
+)]
+fn refused_label(world: &mut ResidencyWorld, index: u32, total: u32) {
+    let error = world.seal_error();
+    assert!(
+        matches!(
+            error,
+            ResidencyError::InvalidLabel(seal_crypto::SealError::ShardIndexOutOfRange { index: i, total: t })
+                if *i == index && *t == total
+        ),
+        "{error:?}"
+    );
+    assert!(!error.is_retriable());
 }
 
 #[then(regex = r"^the seal is refused as an empty model$")]

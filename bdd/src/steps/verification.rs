@@ -55,7 +55,7 @@ fn fails(world: &mut ResidencyWorld, id: String) {
 }
 
 #[given(
-    regex = r#"^an attacker (replaces the recorded digest|zeroes the seal|forges the seal with another key|changes the recorded size) of "([^"]*)"$"#
+    regex = r#"^an attacker (replaces the recorded digest|zeroes the seal|forges the seal with another key|changes the recorded size|relabels it as a shard of another model|moves it to another position among the shards) of "([^"]*)"$"#
 )]
 fn attacker_tampers(world: &mut ResidencyWorld, how: String, id: String) {
     let shard = world
@@ -79,6 +79,11 @@ fn attacker_tampers(world: &mut ResidencyWorld, how: String, id: String) {
             let size = shard.bytes();
             shard.tamper_size(size - 1);
         }
+        // The labels are signed too (seal version 2).
+        "relabels it as a shard of another model" => {
+            shard.tamper_model_ref(Some("another-model"));
+        }
+        "moves it to another position among the shards" => shard.tamper_shard_position(1, 2),
         other => panic!("unknown tampering {other:?}"),
     }
 }

@@ -215,8 +215,10 @@ impl AuditEvent {
         )
     }
 
-    /// VRAM was allocated (medium).
+    /// VRAM was allocated for shard `shard_id` (medium). The event is
+    /// about that shard, so a query by shard id finds it.
     pub fn vram_allocated(
+        shard_id: &str,
         requested: u64,
         allocated: u64,
         available_before: u64,
@@ -226,8 +228,9 @@ impl AuditEvent {
         Self::built_in(
             kinds::VRAM_ALLOCATED,
             Severity::Medium,
-            None,
+            Some(shard_id),
             json!({
+                "shard_id": shard_id,
                 "requested": requested,
                 "allocated": allocated,
                 "available_before": available_before,
@@ -422,9 +425,11 @@ mod tests {
         assert_eq!(e.payload()["actual_digest"], Value::Null);
         assert_eq!(e.payload()["expected_digest"], d.to_hex());
         assert_eq!(e.shard_id(), Some("s"));
-        let a = AuditEvent::vram_allocated(10, 16, 100, 16, 1);
+        let a = AuditEvent::vram_allocated("s", 10, 16, 100, 16, 1);
         assert_eq!(a.severity(), Severity::Medium);
         assert_eq!(a.payload()["available_before"], 100);
+        assert_eq!(a.shard_id(), Some("s"));
+        assert_eq!(a.payload()["shard_id"], "s");
         let p = AuditEvent::policy_violation("vram-only", "managed memory", "uvm on", "refused");
         assert_eq!(p.payload()["action_taken"], "refused");
         assert_eq!(AuditEvent::seal_verified("s", 0).severity(), Severity::High);

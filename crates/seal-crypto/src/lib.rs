@@ -15,6 +15,9 @@
 //!   context string, zeroized on drop, shown only by [`Fingerprint`].
 //! - [`SealClaims`], [`sign`] and [`verify`]: an HMAC-SHA256 seal over a
 //!   canonical, versioned, length-prefixed encoding ([`CanonicalEncoder`]).
+//!   Version 2 also binds the model reference and the shard's position
+//!   ([`ShardPosition`]); version-1 seals still verify. Known-answer vectors
+//!   for every version are in `tests/vectors/seal-known-answers.json`.
 //! - [`bench`](mod@bench): a measurement harness for the digest benchmark, used by the
 //!   `digest` example and `vramctl bench digest`.
 //!
@@ -24,7 +27,7 @@
 //! means either can be used to check the shard without trusting the other.
 //!
 //! ```
-//! use seal_crypto::{sha256, ChunkTree, SealClaims, SealKey, WorkerSecret, context};
+//! use seal_crypto::{sha256, ChunkTree, SealClaims, SealKey, ShardPosition, WorkerSecret, context};
 //!
 //! let secret = WorkerSecret::new(&[7u8; 32])?;
 //! let key = SealKey::derive(&secret, context::SEAL)?;
@@ -36,7 +39,9 @@
 //!     weights.len() as u64,
 //!     0,
 //!     1_700_000_000_000_000_000,
-//! )?;
+//! )?
+//! .with_model_ref("llama-3-8b")?
+//! .with_shard_position(ShardPosition::new(0, 2)?)?;
 //! let signature = seal_crypto::sign(&key, &claims)?;
 //! seal_crypto::verify(&key, &claims, signature.as_bytes())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -60,4 +65,7 @@ pub use keys::{
     Fingerprint, KeyError, MAX_KEY_BYTES, MIN_KEY_BYTES, MacMismatch, SealKey, WorkerSecret,
     context,
 };
-pub use seal::{MAX_SHARD_ID_BYTES, SEAL_VERSION, SealClaims, SealError, Signature, sign, verify};
+pub use seal::{
+    MAX_MODEL_REF_BYTES, MAX_SHARD_ID_BYTES, SEAL_VERSION, SEAL_VERSION_1, SUPPORTED_SEAL_VERSIONS,
+    SealClaims, SealError, ShardPosition, Signature, sign, validate_model_ref, verify,
+};

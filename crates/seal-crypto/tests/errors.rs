@@ -7,8 +7,9 @@
 )]
 
 use seal_crypto::{
-    ChunkTree, ChunkedError, Digest, DigestError, KeyError, SealClaims, SealError, SealKey,
-    Signature, WorkerSecret, context, sha256, sign, verify,
+    ChunkTree, ChunkedError, Digest, DigestError, KeyError, SEAL_VERSION_1, SealClaims, SealError,
+    SealKey, ShardPosition, Signature, WorkerSecret, context, sha256, sign, validate_model_ref,
+    verify,
 };
 
 fn valid() -> SealClaims {
@@ -42,6 +43,97 @@ fn claims_are_validated_before_signing() {
     c = valid();
     c.shard_id.clear();
     assert_eq!(sign(&key, &c), Err(SealError::EmptyShardId));
+}
+
+/// SC-SEAL-004: the labels of version 2 are validated, with typed errors
+/// that name bounds and positions but never echo the text.
+#[test]
+fn labels_are_validated() {
+    assert_eq!(validate_model_ref(""), Err(SealError::EmptyModelRef));
+    assert_eq!(
+        validate_model_ref(&"m".repeat(1025)),
+        Err(SealError::ModelRefTooLong {
+            max: 1024,
+            actual: 1025
+        })
+    );
+    assert_eq!(validate_model_ref(&"m".repeat(1024)), Ok(()));
+    for (text, position) in [("a\0b", 1), ("\u{1b}[31m", 0), ("é\u{85}", 2), ("x\n", 1)] {
+        let err = validate_model_ref(text).unwrap_err();
+        assert_eq!(
+            err,
+            SealError::ModelRefControlCharacter { position },
+            "{text:?}"
+        );
+        assert!(!err.to_string().contains(text), "{err}");
+    }
+    // Paths, catalog names and non-ASCII names are references too.
+    for ok in [
+        "/models/llama/model-00001-of-00002.safetensors",
+        "hf:meta/llama@abc",
+        "modèle",
+    ] {
+        assert_eq!(validate_model_ref(ok), Ok(()), "{ok}");
+    }
+    assert_eq!(ShardPosition::new(0, 0), Err(SealError::ZeroTotalShards));
+    assert_eq!(
+        ShardPosition::new(2, 2),
+        Err(SealError::ShardIndexOutOfRange { index: 2, total: 2 })
+    );
+    assert_eq!(
+        ShardPosition::new(u32::MAX, u32::MAX),
+        Err(SealError::ShardIndexOutOfRange {
+            index: u32::MAX,
+            total: u32::MAX
+        })
+    );
+    assert!(ShardPosition::new(0, 1).is_ok());
+    assert_eq!(valid().with_model_ref(""), Err(SealError::EmptyModelRef));
+    // Hand-built claims are checked again when signed and never verify.
+    let key = SealKey::from_bytes(&[3; 32]).unwrap();
+    let mut c = valid();
+    c.shard_position = Some(ShardPosition { index: 3, total: 3 });
+    assert_eq!(
+        sign(&key, &c),
+        Err(SealError::ShardIndexOutOfRange { index: 3, total: 3 })
+    );
+    c = valid();
+    c.model_ref = Some("a\rb".into());
+    assert_eq!(
+        sign(&key, &c),
+        Err(SealError::ModelRefControlCharacter { position: 1 })
+    );
+}
+
+/// SC-SEAL-006: new seals are version 2; version 1 cannot carry labels and
+/// is not signed any more; unknown versions are refused by name.
+#[test]
+fn versions_are_typed() {
+    let key = SealKey::from_bytes(&[3; 32]).unwrap();
+    let mut c = valid();
+    assert_eq!(c.version, 2);
+    c.version = SEAL_VERSION_1;
+    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(
+        sign(&key, &c),
+        Err(SealError::RetiredVersion { version: 1 })
+    );
+    c.model_ref = Some("m".into());
+    assert_eq!(
+        c.validate(),
+        Err(SealError::LabelsNeedNewerVersion { version: 1 })
+    );
+    c = valid();
+    c.version = 3;
+    assert_eq!(
+        sign(&key, &c),
+        Err(SealError::UnsupportedVersion { version: 3 })
+    );
+    let sig = sign(&key, &valid()).unwrap();
+    assert_eq!(
+        verify(&key, &c, sig.as_bytes()),
+        Err(SealError::VerificationFailed)
+    );
 }
 
 #[test]

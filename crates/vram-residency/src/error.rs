@@ -40,12 +40,18 @@ pub enum ResidencyError {
         /// Configured maximum.
         max: u64,
     },
-    /// Shard index / total shards do not make sense.
+    /// A request does not make sense: a shard index without a total (or
+    /// the reverse), or a malformed verification mode.
     #[error("invalid seal options: {reason}")]
     InvalidOptions {
         /// What to fix.
         reason: String,
     },
+    /// A label of the shard breaks `VR-SEAL-006`: an empty, over-long or
+    /// control-character model reference, zero total shards, or a shard
+    /// index not below the total. Never echoes the reference.
+    #[error("invalid shard label: {0}")]
+    InvalidLabel(#[source] seal_crypto::SealError),
     /// Not enough free device memory. Retriable: free shards or wait.
     #[error(
         "not enough VRAM: {needed} bytes needed, {available} available; free other shards or retry later"

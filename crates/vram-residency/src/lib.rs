@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod inner;
 mod manager;
 mod policy;
 mod shard;

@@ -6,26 +6,22 @@
 //! happens, failures leave nothing allocated, incidents are flushed to the
 //! audit trail before the call returns, and the worker stops on them.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use audit_core::{AuditEvent, AuditSink};
-use gpu_alloc::{AllocError, DeviceBuffer, VramAllocator};
+use gpu_alloc::{AllocError, VramAllocator};
 use seal_crypto::{Fingerprint, SealClaims, SealKey, ShardDigester, WorkerSecret, context};
 
 use crate::error::ResidencyError;
+use crate::inner::{Allocation, Inner, Ledger, STAGING_BYTES, lock};
 use crate::policy::{ResidencyPolicy, Violation};
 use crate::shard::{SealOptions, SealedShard};
 use crate::shard_id;
 use crate::state::{StopReason, WorkerState};
 use crate::verify::{VerifyMode, VerifyReport};
-
-/// Bytes moved to the device per copy, and read back per chunk when
-/// re-hashing: the bound on host memory for streamed seals (16 MiB).
-pub(crate) const STAGING_BYTES: usize = 16 << 20;
 
 /// Longest worker id, in bytes.
 const MAX_WORKER_ID_LEN: usize = 128;
@@ -115,98 +111,6 @@ impl std::fmt::Debug for ManagerConfig {
             .field("max_model_bytes", &self.max_model_bytes)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
-    }
-}
-
-/// What the manager holds: live shard ids and their bytes.
-#[derive(Debug, Default)]
-struct Ledger {
-    /// Shard id to bytes; 0 while a seal is in progress.
-    shards: HashMap<String, u64>,
-    used: u64,
-}
-
-/// State shared by the manager and every shard it sealed.
-pub(crate) struct Inner {
-    worker_id: String,
-    device_index: u32,
-    max_model_bytes: u64,
-    allocator: Arc<dyn VramAllocator>,
-    audit: Arc<dyn AuditSink>,
-    seal_key: SealKey,
-    secret_fingerprint: Fingerprint,
-    policy: ResidencyPolicy,
-    state: Mutex<WorkerState>,
-    ledger: Mutex<Ledger>,
-}
-
-/// Locks a mutex even if a thread panicked while holding it: the data it
-/// guards (counters, a state enum) stays meaningful, and `Drop` must not
-/// panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Inner {
-    fn state(&self) -> WorkerState {
-        lock(&self.state).clone()
-    }
-
-    fn stop(&self, reason: StopReason) {
-        let mut state = lock(&self.state);
-        if !state.is_stopped() {
-            tracing::error!(%reason, "worker stopped");
-            *state = WorkerState::Stopped { reason };
-        }
-    }
-
-    /// Records a critical event and waits until it is durable.
-    /// Waits for queue room rather than dropping: an incident must be in
-    /// the log, not replaced by an anonymous gap.
-    fn record_critical(&self, event: AuditEvent) {
-        self.queue_critical(event);
-        self.flush_critical();
-    }
-
-    /// Queues a critical event, waiting for room (never dropped).
-    fn queue_critical(&self, event: AuditEvent) {
-        if let Err(error) = self.audit.send_blocking(event) {
-            tracing::error!(%error, "could not queue a critical audit event");
-        }
-    }
-
-    /// Waits until every event so far is durable. An audit failure is
-    /// logged, never allowed to hide the incident being reported.
-    fn flush_critical(&self) {
-        let span = tracing::debug_span!("flush");
-        let _enter = span.enter();
-        if let Err(error) = self.audit.flush_blocking() {
-            tracing::error!(%error, "could not make a critical audit event durable");
-        }
-    }
-
-    /// Removes a shard from the ledger and records the free. Called from
-    /// `SealedShard::drop`; never panics, never blocks on the audit log.
-    pub(crate) fn release(&self, shard_id: &str) {
-        let (freed, still_used) = {
-            let mut ledger = lock(&self.ledger);
-            let freed = ledger.shards.remove(shard_id).unwrap_or(0);
-            ledger.used = ledger.used.saturating_sub(freed);
-            (freed, ledger.used)
-        };
-        let _ = self.audit.emit(AuditEvent::vram_deallocated(
-            shard_id,
-            freed,
-            still_used,
-            self.device_index,
-        ));
-        tracing::debug!(shard = shard_id, freed, still_used, "freed shard");
-    }
-
-    /// Undoes a reservation made by `reserve_id` for a seal that failed
-    /// before any memory was allocated.
-    fn forget(&self, shard_id: &str) {
-        lock(&self.ledger).shards.remove(shard_id);
     }
 }
 
@@ -484,38 +388,20 @@ impl VramManager {
                 max: self.inner.max_model_bytes,
             });
         }
-        check_options(&options)?;
+        let labels = options.into_labels()?;
         self.reserve_id(shard_id)?;
-        let buffer = match self.allocate(shard_id, len) {
-            Ok(buffer) => buffer,
+        let mut allocation = match self.allocate(shard_id, len) {
+            Ok(allocation) => allocation,
             Err(error) => {
                 self.inner.forget(shard_id);
                 return Err(error);
             }
         };
         // From here the ledger holds the bytes; a failure releases them
-        // through the shard's own Drop (which records the free).
+        // when `allocation` drops (which records the free).
         let device = self.inner.device_index;
-        let mut shard = SealedShard {
-            manager: Arc::clone(&self.inner),
-            buffer: Some(buffer),
-            claims: SealClaims {
-                shard_id: shard_id.to_owned(),
-                digest: seal_crypto::sha256(b""),
-                chunk_root: seal_crypto::sha256(b""),
-                size_bytes: len,
-                device_index: device,
-                sealed_at_unix_ns: 0,
-                version: seal_crypto::SEAL_VERSION,
-            },
-            signature: seal_crypto::Signature::from_slice(&[0; 32])
-                .map_err(ResidencyError::Seal)?,
-            chunks: seal_crypto::ChunkTree::from_bytes(&[]),
-            options,
-            backend: self.inner.allocator.backend(),
-        };
-        let digests = copy_in(&mut shard, len, source, progress)?;
-        shard.claims = SealClaims::new(
+        let digests = copy_in(&mut allocation, len, source, progress)?;
+        let claims = SealClaims::new(
             shard_id,
             digests.plain,
             digests.chunks.root(),
@@ -523,23 +409,30 @@ impl VramManager {
             device,
             now_unix_ns(),
         )
+        .and_then(|claims| labels.apply(claims))
         .map_err(ResidencyError::Seal)?;
-        shard.signature =
-            seal_crypto::sign(&self.inner.seal_key, &shard.claims).map_err(ResidencyError::Seal)?;
-        shard.chunks = digests.chunks;
+        let signature =
+            seal_crypto::sign(&self.inner.seal_key, &claims).map_err(ResidencyError::Seal)?;
         let _ = self.inner.audit.emit(AuditEvent::vram_sealed(
             shard_id,
             device,
             len,
-            &shard.claims.digest,
+            &claims.digest,
         ));
-        tracing::info!(digest = %shard.claims.digest, "sealed");
-        Ok(shard)
+        tracing::info!(digest = %claims.digest, "sealed");
+        Ok(SealedShard::new(
+            allocation,
+            claims,
+            signature,
+            digests.chunks,
+            self.inner.allocator.backend(),
+        ))
     }
 
-    /// Allocates `len` bytes for `shard_id`, recording `VramAllocated` or
-    /// `VramAllocationFailed`, and enters them in the ledger.
-    fn allocate(&self, shard_id: &str, len: u64) -> Result<DeviceBuffer, ResidencyError> {
+    /// Allocates `len` bytes for `shard_id`, recording `VramAllocated` (with
+    /// the shard id) or `VramAllocationFailed`, and enters them in the
+    /// ledger. The returned guard gives them back when dropped.
+    fn allocate(&self, shard_id: &str, len: u64) -> Result<Allocation, ResidencyError> {
         let device = self.inner.device_index;
         let available = self
             .inner
@@ -555,10 +448,11 @@ impl VramManager {
                     ledger.used = ledger.used.saturating_add(len);
                     ledger.used
                 };
+                let allocation = Allocation::new(Arc::clone(&self.inner), shard_id, buffer);
                 let _ = self.inner.audit.emit(AuditEvent::vram_allocated(
-                    len, len, available, used_after, device,
+                    shard_id, len, len, available, used_after, device,
                 ));
-                Ok(buffer)
+                Ok(allocation)
             }
             Err(error) => {
                 let available = match &error {
@@ -593,7 +487,7 @@ impl VramManager {
         let span = tracing::info_span!("verify", shard = shard.id(), mode = mode.name());
         let _enter = span.enter();
         let started = Instant::now();
-        if !Arc::ptr_eq(&shard.manager, &self.inner) {
+        if !shard.sealed_by(&self.inner) {
             return Err(ResidencyError::UnknownShard {
                 shard_id: shard.id().to_owned(),
             });
@@ -637,7 +531,7 @@ impl VramManager {
                     .record_critical(AuditEvent::seal_verification_failed(
                         shard.id(),
                         &reason,
-                        &shard.claims.digest,
+                        &shard.digest(),
                         failure.actual.as_ref(),
                         shard.device(),
                     ));
@@ -661,39 +555,17 @@ fn invalid_mode(reason: String) -> ResidencyError {
     ResidencyError::InvalidOptions { reason }
 }
 
-fn check_options(options: &SealOptions) -> Result<(), ResidencyError> {
-    let invalid = |reason: String| Err(ResidencyError::InvalidOptions { reason });
-    match (options.shard_index, options.total_shards) {
-        (Some(_), None) | (None, Some(_)) => {
-            return invalid("give both shard_index and total_shards, or neither".into());
-        }
-        (Some(index), Some(total)) if index >= total || total == 0 => {
-            return invalid(format!(
-                "shard_index {index} is not below total_shards {total}"
-            ));
-        }
-        _ => {}
-    }
-    if let Some(model) = &options.model_ref
-        && (model.is_empty() || model.len() > 1024 || model.chars().any(char::is_control))
-    {
-        return invalid("model_ref must be 1 to 1024 bytes with no control characters".into());
-    }
-    Ok(())
-}
-
-/// Copies the source into the shard's buffer, digesting it on the way: one
+/// Copies the source into the allocation, digesting it on the way: one
 /// pass, at most [`STAGING_BYTES`] of it in host memory at a time.
 fn copy_in(
-    shard: &mut SealedShard,
+    allocation: &mut Allocation,
     len: u64,
     source: Source<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<seal_crypto::ShardDigests, ResidencyError> {
     let buffer =
-        shard
-            .buffer
-            .as_mut()
+        allocation
+            .buffer_mut()
             .ok_or(ResidencyError::Device(AllocError::InvalidArgument {
                 reason: "shard has no buffer",
             }))?;

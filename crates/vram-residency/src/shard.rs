@@ -5,15 +5,20 @@
 use std::sync::Arc;
 
 use gpu_alloc::{Backend, BufferId, DeviceBuffer};
-use seal_crypto::{ChunkTree, Digest, SealClaims, Signature};
+use seal_crypto::{ChunkTree, Digest, SealClaims, SealError, ShardPosition, Signature};
 use serde::Serialize;
 
-use crate::manager::Inner;
+use crate::error::ResidencyError;
+use crate::inner::{Allocation, Inner};
 
-/// Descriptive facts about a shard beyond what the seal signs.
+/// Labels of a shard: which model it belongs to and where it sits among the
+/// model's shards.
 ///
-/// These are not covered by the seal (its claims are fixed by `seal-crypto`):
-/// treat them as labels, and the seal's fields as the evidence.
+/// They are signed into the seal (seal version 2, spec `SC-SEAL-005`), so a
+/// changed label fails verification like a changed digest. A model
+/// reference is 1 to 1024 bytes without control characters (paths are
+/// fine); a position needs both `shard_index` and `total_shards`, with
+/// `shard_index < total_shards` (spec `VR-SEAL-006`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SealOptions {
     /// Which model the shard belongs to (a catalog name, a path, a hash).
@@ -37,25 +42,85 @@ impl SealOptions {
         self.total_shards = Some(total);
         self
     }
+
+    /// Validates the labels, before anything is allocated or recorded.
+    pub(crate) fn into_labels(self) -> Result<Labels, ResidencyError> {
+        let position = match (self.shard_index, self.total_shards) {
+            (None, None) => None,
+            (Some(index), Some(total)) => {
+                Some(ShardPosition::new(index, total).map_err(ResidencyError::InvalidLabel)?)
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ResidencyError::InvalidOptions {
+                    reason: "give both shard_index and total_shards, or neither".to_owned(),
+                });
+            }
+        };
+        if let Some(model_ref) = &self.model_ref {
+            seal_crypto::validate_model_ref(model_ref).map_err(ResidencyError::InvalidLabel)?;
+        }
+        Ok(Labels {
+            model_ref: self.model_ref,
+            position,
+        })
+    }
+}
+
+/// Validated labels, waiting for the rest of the claims.
+#[derive(Debug)]
+pub(crate) struct Labels {
+    model_ref: Option<String>,
+    position: Option<ShardPosition>,
+}
+
+impl Labels {
+    /// `claims` carrying these labels.
+    pub(crate) fn apply(self, mut claims: SealClaims) -> Result<SealClaims, SealError> {
+        if let Some(model_ref) = &self.model_ref {
+            claims = claims.with_model_ref(model_ref)?;
+        }
+        if let Some(position) = self.position {
+            claims = claims.with_shard_position(position)?;
+        }
+        Ok(claims)
+    }
 }
 
 /// A shard sealed in device memory.
 ///
 /// Serializes (for logs, APIs, `vramctl seal`) to its id, device, size,
 /// digests, seal time, seal signature and labels — never a device pointer,
-/// key or model byte.
+/// key or model byte. Dropping it frees the memory and records
+/// `VramDeallocated`.
 pub struct SealedShard {
-    pub(crate) manager: Arc<Inner>,
-    /// `None` only during `Drop`.
-    pub(crate) buffer: Option<DeviceBuffer>,
-    pub(crate) claims: SealClaims,
-    pub(crate) signature: Signature,
-    pub(crate) chunks: ChunkTree,
-    pub(crate) options: SealOptions,
-    pub(crate) backend: Backend,
+    /// The device memory; gives it back when the shard drops.
+    allocation: Allocation,
+    /// What the seal signs, labels included.
+    claims: SealClaims,
+    signature: Signature,
+    chunks: ChunkTree,
+    backend: Backend,
 }
 
 impl SealedShard {
+    /// A shard from its finished parts: the memory holding it, the signed
+    /// claims, their signature and the chunk hashes.
+    pub(crate) fn new(
+        allocation: Allocation,
+        claims: SealClaims,
+        signature: Signature,
+        chunks: ChunkTree,
+        backend: Backend,
+    ) -> Self {
+        Self {
+            allocation,
+            claims,
+            signature,
+            chunks,
+            backend,
+        }
+    }
+
     /// The shard's id.
     pub fn id(&self) -> &str {
         &self.claims.shard_id
@@ -108,19 +173,19 @@ impl SealedShard {
         self.signature
     }
 
-    /// The model reference, if one was given.
+    /// The model reference, if one was given (signed).
     pub fn model_ref(&self) -> Option<&str> {
-        self.options.model_ref.as_deref()
+        self.claims.model_ref.as_deref()
     }
 
-    /// Position among the model's shards, if given.
+    /// Position among the model's shards, if given (signed).
     pub fn shard_index(&self) -> Option<u32> {
-        self.options.shard_index
+        self.claims.shard_position.map(|p| p.index)
     }
 
-    /// Number of shards of the model, if given.
+    /// Number of shards of the model, if given (signed).
     pub fn total_shards(&self) -> Option<u32> {
-        self.options.total_shards
+        self.claims.shard_position.map(|p| p.total)
     }
 
     /// Which backend holds it.
@@ -131,11 +196,21 @@ impl SealedShard {
     /// Opaque id of the device buffer (not an address), for fault
     /// injection on the simulated device (`HostDevice::flip_bit`).
     pub fn buffer_id(&self) -> Option<BufferId> {
-        self.buffer.as_ref().map(DeviceBuffer::id)
+        self.allocation.buffer().map(DeviceBuffer::id)
     }
 
     pub(crate) fn chunks(&self) -> &ChunkTree {
         &self.chunks
+    }
+
+    /// The device memory holding the shard.
+    pub(crate) fn buffer(&self) -> Option<&DeviceBuffer> {
+        self.allocation.buffer()
+    }
+
+    /// True if `manager` sealed this shard.
+    pub(crate) fn sealed_by(&self, manager: &Arc<Inner>) -> bool {
+        self.allocation.belongs_to(manager)
     }
 }
 
@@ -191,17 +266,6 @@ impl Serialize for SealedShard {
     }
 }
 
-impl Drop for SealedShard {
-    /// Frees the VRAM and records `VramDeallocated`, synchronously and
-    /// without panicking: the audit event is queued, never waited for.
-    fn drop(&mut self) {
-        let span = tracing::debug_span!("free", shard = %self.claims.shard_id);
-        let _enter = span.enter();
-        drop(self.buffer.take());
-        self.manager.release(&self.claims.shard_id);
-    }
-}
-
 #[cfg(feature = "test-util")]
 impl SealedShard {
     /// Replaces the recorded plain digest, as an attacker editing the
@@ -218,5 +282,15 @@ impl SealedShard {
     /// Replaces the recorded size.
     pub fn tamper_size(&mut self, bytes: u64) {
         self.claims.size_bytes = bytes;
+    }
+
+    /// Replaces the recorded model reference (a relabelled shard).
+    pub fn tamper_model_ref(&mut self, model_ref: Option<&str>) {
+        self.claims.model_ref = model_ref.map(str::to_owned);
+    }
+
+    /// Replaces the recorded position among the model's shards, unchecked.
+    pub fn tamper_shard_position(&mut self, index: u32, total: u32) {
+        self.claims.shard_position = Some(ShardPosition { index, total });
     }
 }

@@ -1,9 +1,10 @@
 //! What each verification mode checks, and proves (spec `VR-VER-*`).
 //!
 //! - [`VerifyMode::Quick`] re-checks the seal only: the shard's recorded
-//!   claims (id, size, device, digests, time) are exactly what this worker's
-//!   key signed. It reads no VRAM, so it proves nothing about the contents;
-//!   it catches a tampered host-side record in microseconds.
+//!   claims (id, size, device, digests, time, model reference and position)
+//!   are exactly what this worker's key signed. It reads no VRAM, so it
+//!   proves nothing about the contents; it catches a tampered host-side
+//!   record in microseconds.
 //! - [`VerifyMode::Full`] checks the seal, then re-hashes every byte in
 //!   device memory and compares both the plain digest and the chunked root.
 //!   It proves the contents are exactly what was sealed.
@@ -19,7 +20,7 @@ use std::time::Duration;
 use seal_crypto::{ChunkTree, Digest, SealKey, ShardDigester};
 use serde::Serialize;
 
-use crate::manager::STAGING_BYTES;
+use crate::inner::STAGING_BYTES;
 use crate::shard::SealedShard;
 
 /// How thoroughly to verify a shard. See the module docs for what each mode
@@ -88,7 +89,7 @@ pub(crate) fn check(
     let claims = shard.claims();
     seal_crypto::verify(key, claims, shard.signature().as_bytes()).map_err(|_| {
         fail(
-            "the seal does not match the shard's claims (digest, size, id or signature changed, or another key)",
+            "the seal does not match the shard's claims (digest, size, id, labels or signature changed, or another key)",
             None,
         )
     })?;
@@ -133,8 +134,7 @@ pub(crate) fn check(
 /// Re-hashes the whole shard from device memory, 16 MiB at a time.
 fn rehash_all(shard: &SealedShard) -> Result<seal_crypto::ShardDigests, Failure> {
     let buffer = shard
-        .buffer
-        .as_ref()
+        .buffer()
         .ok_or_else(|| fail("the shard holds no device memory", None))?;
     let mut digester = ShardDigester::new();
     buffer
@@ -170,8 +170,7 @@ fn check_chunks(
         ));
     }
     let buffer = shard
-        .buffer
-        .as_ref()
+        .buffer()
         .ok_or_else(|| fail("the shard holds no device memory", None))?;
     let mut bytes = vec![0u8; seal_crypto::CHUNK_SIZE];
     for &index in chosen {

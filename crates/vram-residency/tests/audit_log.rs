@@ -58,3 +58,52 @@ fn vr_aud_001_drop_event_is_in_the_database_after_flush() {
     let needle = [0x42u8; 16];
     assert!(!raw.windows(16).any(|w| w == needle));
 }
+
+/// VR-AUD-002 (AC-002): every event of a shard's life carries its id, so a
+/// query by shard id (`vramctl audit query --shard X`) finds the allocation
+/// too, and none of another shard's events.
+#[test]
+fn vr_aud_002_query_by_shard_finds_its_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let secret = common::secret();
+    let writer =
+        Arc::new(AuditWriter::open(&db, "test-worker", &secret, WriterConfig::default()).unwrap());
+    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
+    let manager = VramManager::new(
+        ManagerConfig::new("test-worker", secret.clone(), writer.clone())
+            .allocator(device.clone())
+            .policy(ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    manager.enforce_policy().unwrap();
+    let a = manager.seal("m:0", &common::model(1 << 20, 1)).unwrap();
+    let b = manager.seal("m:1", &common::model(2 << 20, 2)).unwrap();
+    manager.verify(&a).unwrap();
+    drop(a);
+    drop(b);
+    manager.flush_audit().unwrap();
+
+    let log = audit_core::AuditLog::open(&db, "test-worker", &secret).unwrap();
+    for (shard, bytes) in [("m:0", 1u64 << 20), ("m:1", 2 << 20)] {
+        let records = log
+            .query(&audit_core::QueryFilter::default().shard_id(shard))
+            .unwrap();
+        let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+        let want: &[&str] = if shard == "m:0" {
+            &[
+                "VramAllocated",
+                "VramSealed",
+                "SealVerified",
+                "VramDeallocated",
+            ]
+        } else {
+            &["VramAllocated", "VramSealed", "VramDeallocated"]
+        };
+        assert_eq!(kinds, want, "{shard}");
+        let allocated = &records[0];
+        assert_eq!(allocated.shard_id.as_deref(), Some(shard));
+        assert_eq!(allocated.event["shard_id"], shard);
+        assert_eq!(allocated.event["allocated"], bytes);
+    }
+}

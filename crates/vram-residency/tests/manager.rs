@@ -40,6 +40,23 @@ fn vr_seal_001_seal_reports_fields_and_audits() {
         (shard.model_ref(), shard.shard_index(), shard.total_shards()),
         (Some("llama-3"), Some(0), Some(2))
     );
+    // The labels are in the signed claims (seal version 2).
+    let claims = shard.claims();
+    assert_eq!(claims.version, seal_crypto::SEAL_VERSION);
+    assert_eq!(claims.model_ref.as_deref(), Some("llama-3"));
+    assert_eq!(
+        claims.shard_position,
+        Some(seal_crypto::ShardPosition { index: 0, total: 2 })
+    );
+    let json = serde_json::to_value(&shard).unwrap();
+    assert_eq!(json["seal_version"], 2);
+    assert_eq!(json["model_ref"], "llama-3");
+    assert_eq!(
+        (json["shard_index"].clone(), json["total_shards"].clone()),
+        (0.into(), 2.into())
+    );
+    // VramAllocated names the shard (AC-002).
+    assert_eq!(r.audit.events()[0].shard_id(), Some("llama:0"));
     assert!(shard.sealed_at().ends_with('Z'));
     assert_eq!(kinds(&r.audit), ["VramAllocated", "VramSealed"]);
     let report = r.manager.verify(&shard).unwrap();
@@ -48,6 +65,86 @@ fn vr_seal_001_seal_reports_fields_and_audits() {
         (bytes.len() as u64, 4)
     );
     assert_eq!(kinds(&r.audit).last().unwrap(), "SealVerified");
+}
+
+/// VR-SEAL-006: bad labels are refused with typed errors before anything
+/// happens: no event, no memory held; the reference is never echoed.
+#[test]
+fn vr_seal_006_bad_labels_change_nothing() {
+    use seal_crypto::SealError;
+    let r = rig(8 * MIB);
+    let long = "m".repeat(1025);
+    type Check = fn(&ResidencyError) -> bool;
+    let cases: [(SealOptions, Check); 7] = [
+        (SealOptions::default().model_ref(""), |e| {
+            matches!(e, ResidencyError::InvalidLabel(SealError::EmptyModelRef))
+        }),
+        (SealOptions::default().model_ref(long), |e| {
+            matches!(
+                e,
+                ResidencyError::InvalidLabel(SealError::ModelRefTooLong {
+                    max: 1024,
+                    actual: 1025
+                })
+            )
+        }),
+        (SealOptions::default().model_ref("ll\x1b[2Jama"), |e| {
+            matches!(
+                e,
+                ResidencyError::InvalidLabel(SealError::ModelRefControlCharacter { position: 2 })
+            )
+        }),
+        (SealOptions::default().shard(2, 2), |e| {
+            matches!(
+                e,
+                ResidencyError::InvalidLabel(SealError::ShardIndexOutOfRange {
+                    index: 2,
+                    total: 2
+                })
+            )
+        }),
+        (SealOptions::default().shard(0, 0), |e| {
+            matches!(e, ResidencyError::InvalidLabel(SealError::ZeroTotalShards))
+        }),
+        (
+            SealOptions {
+                shard_index: Some(0),
+                ..SealOptions::default()
+            },
+            |e| matches!(e, ResidencyError::InvalidOptions { .. }),
+        ),
+        (
+            SealOptions {
+                total_shards: Some(1),
+                ..SealOptions::default()
+            },
+            |e| matches!(e, ResidencyError::InvalidOptions { .. }),
+        ),
+    ];
+    for (options, want) in cases {
+        let err = r
+            .manager
+            .seal_with("m:0", b"weights", options.clone())
+            .unwrap_err();
+        assert!(want(&err), "{options:?}: {err:?}");
+        assert!(!err.is_retriable() && !err.is_security_incident());
+        assert!(!err.to_string().contains('\x1b'), "{err}");
+    }
+    assert!(r.audit.events().is_empty());
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 0);
+    assert_eq!(r.device.live_buffer_count(), 0);
+    // Paths are model references; the id is free again after the refusals.
+    let shard = r
+        .manager
+        .seal_with(
+            "m:0",
+            b"weights",
+            SealOptions::default()
+                .model_ref("/models/llama/model-00001-of-00002.safetensors")
+                .shard(1, 2),
+        )
+        .unwrap();
+    r.manager.verify_with(&shard, &VerifyMode::Quick).unwrap();
 }
 
 /// VR-ID-001: bad ids are refused before anything happens: no event, no

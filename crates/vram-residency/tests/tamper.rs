@@ -1,5 +1,6 @@
-//! Tampering with a shard's host-side record (digest, size, signature) is
-//! caught by every verification mode and audited (spec `VR-VER-003`).
+//! Tampering with a shard's host-side record (digest, size, labels,
+//! signature) is caught by every verification mode and audited (spec
+//! `VR-VER-003`).
 //! Needs the `test-util` feature (`cargo test --all-features`).
 #![allow(
     clippy::unwrap_used,
@@ -11,7 +12,7 @@
 mod common;
 
 use common::{MIB, kinds, model, rig};
-use vram_residency::{ResidencyError, VerifyMode};
+use vram_residency::{ResidencyError, SealOptions, VerifyMode};
 
 fn assert_caught(case: &str, tamper: impl Fn(&mut vram_residency::SealedShard)) {
     for mode in [
@@ -22,7 +23,11 @@ fn assert_caught(case: &str, tamper: impl Fn(&mut vram_residency::SealedShard)) 
         let r = rig(16 * MIB);
         let mut shard = r
             .manager
-            .seal("victim", &model(2 * MIB as usize, 9))
+            .seal_with(
+                "victim",
+                &model(2 * MIB as usize, 9),
+                SealOptions::default().model_ref("llama-3-8b").shard(0, 2),
+            )
             .unwrap();
         tamper(&mut shard);
         let err = r.manager.verify_with(&shard, &mode).unwrap_err();
@@ -70,6 +75,18 @@ fn vr_ver_003_forged_signature() {
 #[test]
 fn vr_ver_003_tampered_size() {
     assert_caught("size", |s| s.tamper_size(1));
+}
+
+/// VR-VER-003, VR-SEAL-006: the labels are signed (seal version 2), so a
+/// relabelled shard fails like a changed digest.
+#[test]
+fn vr_ver_003_tampered_labels() {
+    assert_caught("model_ref changed", |s| {
+        s.tamper_model_ref(Some("llama-3-70b"))
+    });
+    assert_caught("model_ref removed", |s| s.tamper_model_ref(None));
+    assert_caught("shard index changed", |s| s.tamper_shard_position(1, 2));
+    assert_caught("total changed", |s| s.tamper_shard_position(0, 3));
 }
 
 /// Accounting follows what was allocated, not the (tampered) record.
