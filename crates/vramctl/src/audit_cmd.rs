@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use crate::cli_error::CliError;
+use crate::output::{self, JsonLinesStdout, errln, outln};
 use crate::{print_json, secret};
 
 #[derive(Debug, Subcommand)]
@@ -176,28 +177,32 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
             audit_core::verify_log(&args.log.db, &args.log.worker_id, &secret, range)?
         }
     };
-    if args.json {
-        print_json(&report)?;
+    let printed = if args.json {
+        print_json(&report)
     } else {
-        print_report(&report);
-    }
+        print_report(&report)
+    };
     if report.is_ok() {
-        Ok(())
-    } else {
-        Err(CliError::check("audit log verification failed"))
+        return printed;
     }
+    // A failed check outranks a failed print: exit 1 either way, and a
+    // stdout that could not take the report is said on stderr.
+    if let Err(CliError::Usage(message)) = printed {
+        errln!("vramctl: {message}");
+    }
+    Err(CliError::check("audit log verification failed"))
 }
 
-fn print_report(report: &VerifyReport) {
+fn print_report(report: &VerifyReport) -> Result<(), CliError> {
     match &report.failure {
-        None => println!(
+        None => outln!(
             "OK: {} records verified (seq {}..={}), head MAC {}",
             report.records_checked,
             report.first_seq.unwrap_or(0),
             report.last_seq.unwrap_or(0),
             report.head_mac.as_deref().unwrap_or("-"),
         ),
-        Some(failure) => println!(
+        Some(failure) => outln!(
             "FAILED: {failure} ({} records verified before it)",
             report.records_checked
         ),
@@ -220,12 +225,16 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
     if args.json {
         return print_json(&records);
     }
-    println!(
+    outln!(
         "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  event",
-        "seq", "time (UTC)", "severity", "kind", "shard"
-    );
+        "seq",
+        "time (UTC)",
+        "severity",
+        "kind",
+        "shard"
+    )?;
     for r in &records {
-        println!(
+        outln!(
             "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  {}",
             r.seq,
             r.timestamp
@@ -234,10 +243,9 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
             r.kind,
             r.shard_id.as_deref().unwrap_or("-"),
             r.event
-        );
+        )?;
     }
-    println!("{} records", records.len());
-    Ok(())
+    outln!("{} records", records.len())
 }
 
 fn export(args: &ExportArgs) -> Result<(), CliError> {
@@ -248,9 +256,13 @@ fn export(args: &ExportArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::usage(format!("cannot create {}: {e}", path.display())))?;
             log.export_ndjson(None, std::io::BufWriter::new(file))?
         }
-        None => log.export_ndjson(None, std::io::stdout().lock())?,
+        None => {
+            let mut stdout = JsonLinesStdout::default();
+            log.export_ndjson(None, &mut stdout)
+                .map_err(|e| stdout.error_or(e.into()))?
+        }
     };
-    eprintln!("exported {lines} records");
+    errln!("exported {lines} records");
     Ok(())
 }
 
@@ -273,14 +285,14 @@ fn checkpoint(args: &CheckpointArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::usage(format!("cannot create {}: {e}", path.display())))?;
             writeln!(file, "{json}")
                 .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
-            eprintln!(
+            errln!(
                 "checkpoint of seq {} written to {}; public key {}",
                 checkpoint.last_seq,
                 path.display(),
                 signer.public_key()
             );
+            Ok(())
         }
-        None => println!("{json}"),
+        None => output::json_line(&json),
     }
-    Ok(())
 }

@@ -14,6 +14,7 @@ use clap::Subcommand;
 
 use crate::cli_error::CliError;
 use crate::device::{self, BackendArg};
+use crate::output::{self, errln};
 
 const MIB: u64 = 1 << 20;
 
@@ -105,11 +106,7 @@ fn digest(args: &DigestArgs) -> Result<(), CliError> {
             measure_digest(scratch.path(), args.rounds)?
         }
     };
-    println!("{report}");
-    if args.json {
-        print_json_line(&report)?;
-    }
-    Ok(())
+    print_report(&report, args.json)
 }
 
 fn measure_digest(path: &Path, rounds: usize) -> Result<seal_crypto::bench::DigestBench, CliError> {
@@ -125,14 +122,10 @@ fn copy(args: &CopyArgs) -> Result<(), CliError> {
     let size = usize::try_from(bytes)
         .map_err(|_| CliError::usage("--size-mib is too large for this machine"))?;
     let device = device::open(args.backend, 0, bytes)?;
-    eprintln!("{}", device::describe(&device));
+    errln!("{}", device::describe(&device));
     let allocator = device.allocator();
     let report = gpu_alloc::bench::copy_throughput(allocator.as_ref(), size, args.runs)?;
-    println!("{report}");
-    if args.json {
-        print_json_line(&report)?;
-    }
-    Ok(())
+    print_report(&report, args.json)
 }
 
 fn audit(args: &AuditArgs) -> Result<(), CliError> {
@@ -144,11 +137,7 @@ fn audit(args: &AuditArgs) -> Result<(), CliError> {
         ..audit_core::bench::BenchConfig::default()
     };
     let report = audit_core::bench::run(&config)?;
-    println!("{report}");
-    if args.json {
-        print_json_line(&report)?;
-    }
-    Ok(())
+    print_report(&report, args.json)
 }
 
 fn mib_to_bytes(mib: u64, flag: &str) -> Result<u64, CliError> {
@@ -159,12 +148,23 @@ fn mib_to_bytes(mib: u64, flag: &str) -> Result<u64, CliError> {
         .ok_or_else(|| CliError::usage(format!("{flag} {mib} is too large")))
 }
 
+/// Prints a report's table and, with `json`, one JSON line.
+fn print_report(
+    report: &(impl std::fmt::Display + serde::Serialize),
+    json: bool,
+) -> Result<(), CliError> {
+    output::lines(&report.to_string())?;
+    if json {
+        print_json_line(report)?;
+    }
+    Ok(())
+}
+
 /// Prints a report as one JSON line on stdout.
 fn print_json_line(value: &impl serde::Serialize) -> Result<(), CliError> {
     let line = serde_json::to_string(value)
         .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))?;
-    println!("{line}");
-    Ok(())
+    output::json_line(&line)
 }
 
 /// A temporary file of pseudo-random bytes, removed on drop.
@@ -195,7 +195,7 @@ impl ScratchFile {
             .create_new(true)
             .open(&path)
             .map_err(|e| io("create", e))?;
-        eprintln!(
+        errln!(
             "writing {} MiB of pseudo-random bytes to {}",
             bytes / MIB,
             path.display()
@@ -219,7 +219,7 @@ impl ScratchFile {
 impl Drop for ScratchFile {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_file(&self.path) {
-            eprintln!(
+            errln!(
                 "vramctl: could not remove scratch file {}: {e}",
                 self.path.display()
             );

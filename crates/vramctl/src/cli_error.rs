@@ -2,7 +2,12 @@
 //!
 //! 0: success. 1: a check failed (tampering, a broken audit chain, a policy
 //! violation). 2: bad usage or an I/O problem (missing file, unreadable
-//! database). Messages say what to do next and never hold secrets.
+//! database, stdout that cannot be written). Messages say what to do next and
+//! never hold secrets.
+//!
+//! A closed stdout pipe (`vramctl audit query DB | head`) is not an error:
+//! the reader has all it wanted, so `vramctl` stops quietly with exit 0, as
+//! `ripgrep` does. `audit verify` still exits 1 when the log failed.
 
 use std::process::ExitCode;
 
@@ -13,6 +18,8 @@ pub enum CliError {
     CheckFailed(String),
     /// Bad usage or I/O: exit 2.
     Usage(String),
+    /// Stdout is a pipe whose reader has gone: stop quietly, exit 0.
+    StdoutClosed,
 }
 
 impl CliError {
@@ -28,12 +35,14 @@ impl CliError {
         match self {
             Self::CheckFailed(_) => ExitCode::from(1),
             Self::Usage(_) => ExitCode::from(2),
+            Self::StdoutClosed => ExitCode::SUCCESS,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
             Self::CheckFailed(m) | Self::Usage(m) => m,
+            Self::StdoutClosed => "",
         }
     }
 }

@@ -10,6 +10,7 @@ use vram_residency::VerifyMode;
 
 use crate::cli_error::CliError;
 use crate::device::{self, BackendArg, Device};
+use crate::output::outln;
 use crate::secret;
 
 const MIB: u64 = 1 << 20;
@@ -71,16 +72,16 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     };
     let (secret, created) = secret::load_or_create(args.secret_file.as_deref(), &dir)?;
     let device = device::open(args.backend, 0, bytes + 64 * MIB)?;
-    println!("{}", device::describe(&device));
+    outln!("{}", device::describe(&device))?;
     match &created {
-        Some(path) => println!(
+        Some(path) => outln!(
             "worker secret: created {} (mode 0600), fingerprint {}",
             path.display(),
             secret.fingerprint()
-        ),
-        None => println!("worker secret: fingerprint {}", secret.fingerprint()),
+        )?,
+        None => outln!("worker secret: fingerprint {}", secret.fingerprint())?,
     }
-    println!("audit log: {}", db.display());
+    outln!("audit log: {}", db.display())?;
     let worker_id = "vramctl";
     let writer = Arc::new(AuditWriter::open(
         &db,
@@ -89,8 +90,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         WriterConfig::default(),
     )?);
     let manager = device::start_worker(&device, 0, worker_id, secret.clone(), writer.clone())?;
-    println!("policy: passed ({})", device.backend());
-    println!();
+    outln!("policy: passed ({})", device.backend())?;
+    outln!()?;
 
     let model =
         synthetic_model(usize::try_from(bytes).map_err(|_| CliError::usage("model too large"))?);
@@ -98,14 +99,14 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let shard = manager.seal("demo-model:0", &model)?;
     let t_seal = secs(started);
     drop(model);
-    println!(
+    outln!(
         "seal     {}  {} MiB  sha256 {}  {:.3} s ({:.2} GB/s)",
         shard.id(),
         args.size_mib,
         shard.digest(),
         t_seal,
         gbps(bytes, t_seal)
-    );
+    )?;
     let mut timings = vec![("seal", t_seal)];
     for (label, mode) in [
         ("verify quick (seal only)", VerifyMode::Quick),
@@ -118,11 +119,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         let started = Instant::now();
         let report = manager.verify_with(&shard, &mode)?;
         let t = secs(started);
-        println!(
+        outln!(
             "{label:<34} ok   {:>8.3} ms  {} MiB hashed",
             t * 1e3,
             report.bytes_hashed / MIB
-        );
+        )?;
         timings.push((report.mode, t));
     }
 
@@ -133,15 +134,15 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
                 .buffer_id()
                 .ok_or_else(|| CliError::usage("the shard holds no buffer"))?;
             host.flip_bit(id, bit)?;
-            println!("tamper   flipped bit {bit} of the shard's device memory (simulated device)");
+            outln!("tamper   flipped bit {bit} of the shard's device memory (simulated device)")?;
             let started = Instant::now();
             match manager.verify(&shard) {
                 Err(error) if error.is_security_incident() => {
-                    println!("verify full: CAUGHT in {:.3} s: {error}", secs(started));
-                    println!(
+                    outln!("verify full: CAUGHT in {:.3} s: {error}", secs(started))?;
+                    outln!(
                         "worker state: {}",
                         serde_json::to_string(&manager.state()).unwrap_or_default()
-                    );
+                    )?;
                     true
                 }
                 Ok(_) => {
@@ -153,7 +154,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             }
         }
         Device::Cuda(_) => {
-            println!("tamper   skipped: fault injection exists only on the simulated device");
+            outln!("tamper   skipped: fault injection exists only on the simulated device")?;
             false
         }
     };
@@ -161,10 +162,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     drop(shard);
     manager.flush_audit()?;
     let capacity = manager.capacity()?;
-    println!(
+    outln!(
         "free     1 shard, {} MiB; this worker now holds {} bytes",
-        args.size_mib, capacity.used_by_shards
-    );
+        args.size_mib,
+        capacity.used_by_shards
+    )?;
     drop(manager);
     // Every shard and the manager are gone, so this is the last handle:
     // shut the writer down cleanly (drains and closes the database).
@@ -189,16 +191,16 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             "audit log verification FAILED: {why}"
         )));
     }
-    println!(
+    outln!(
         "audit    {} records, HMAC chain verified in {:.3} ms ({} written in {} batches, {} dropped)",
         report.records_checked,
         t_verify * 1e3,
         stats.written,
         stats.batches,
         stats.dropped
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "summary: sealed {} MiB on {} in {:.2} s, verified (quick/sampled/full), {}, freed, audit chain intact; total {:.2} s",
         args.size_mib,
         device.backend(),
@@ -209,12 +211,12 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             "no tamper test"
         },
         secs(total)
-    );
+    )?;
     let secret_arg = match (&created, &args.secret_file) {
         (Some(path), _) | (None, Some(path)) => format!(" --secret-file {}", path.display()),
         (None, None) => String::new(), // the secret came from VRAM_WORKER_SECRET
     };
-    println!("next: vramctl audit verify {}{secret_arg}", db.display());
-    println!("      vramctl audit query {}{secret_arg}", db.display());
+    outln!("next: vramctl audit verify {}{secret_arg}", db.display())?;
+    outln!("      vramctl audit query {}{secret_arg}", db.display())?;
     Ok(())
 }

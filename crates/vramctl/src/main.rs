@@ -3,12 +3,16 @@
 //! rule lives in `vram-residency`, `audit-core`, `gpu-alloc` and
 //! `seal-crypto`; this binary parses arguments, prints, and maps outcomes to
 //! exit codes (0 success, 1 a failed check, 2 bad usage or I/O).
+//!
+//! All output goes through [`output`]: writes never panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod audit_cmd;
 mod bench;
 mod cli_error;
 mod demo;
 mod device;
+mod output;
 mod progress;
 mod seal_cmd;
 mod secret;
@@ -66,13 +70,19 @@ pub struct WorkerArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return clap_exit(&error),
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A failed write to stderr must not fall back to `eprintln!`, which
+        // panics.
+        .log_internal_errors(false)
         .init();
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(&args),
@@ -82,17 +92,39 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::StdoutClosed) => CliError::StdoutClosed.exit_code(),
         Err(error) => {
-            eprintln!("vramctl: {}", error.message());
+            output::errln!("vramctl: {}", error.message());
             error.exit_code()
         }
     }
 }
 
+/// Prints clap's help, version or usage error (clap's own `exit` would
+/// swallow a failed write and report success).
+fn clap_exit(error: &clap::Error) -> ExitCode {
+    let code = u8::try_from(error.exit_code()).unwrap_or(2);
+    match error.print() {
+        Ok(()) => ExitCode::from(code),
+        Err(e) if !error.use_stderr() => match output::stdout_error(&e) {
+            CliError::StdoutClosed => ExitCode::from(code),
+            other => {
+                output::errln!("vramctl: {}", other.message());
+                other.exit_code()
+            }
+        },
+        // A usage error that cannot even be shown on stderr.
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+/// A value as pretty JSON.
+pub fn to_json(value: &impl serde::Serialize) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::usage(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
+    output::json_line(&to_json(value)?)
 }

@@ -9,8 +9,9 @@ use vram_residency::SealOptions;
 
 use crate::cli_error::CliError;
 use crate::device;
+use crate::output::{self, errln};
 use crate::progress::Progress;
-use crate::{WorkerArgs, print_json, secret};
+use crate::{WorkerArgs, secret, to_json};
 
 #[derive(Debug, clap::Args)]
 pub struct SealArgs {
@@ -63,7 +64,7 @@ pub fn run(args: &SealArgs) -> Result<(), CliError> {
     let secret = secret::load(args.worker.secret_file.as_deref())?;
     // The simulated device needs room for the model itself.
     let device = device::open(args.worker.backend, args.worker.device, len.max(1 << 20))?;
-    eprintln!("{}", device::describe(&device));
+    errln!("{}", device::describe(&device));
     let writer: Arc<dyn AuditSink> = Arc::new(AuditWriter::open(
         &args.audit_db,
         &args.worker.worker_id,
@@ -82,9 +83,21 @@ pub fn run(args: &SealArgs) -> Result<(), CliError> {
     let shard = manager.seal_file(&id, &args.file, options, &mut |done| progress.update(done))?;
     progress.finish();
     let report = manager.verify(&shard)?;
-    print_json(&serde_json::json!({ "shard": &shard, "verified": report }))?;
+    // The work is done and audited before anything is printed, so a closed
+    // or full stdout cannot cut it short.
+    let result = to_json(&SealOutput {
+        shard: &shard,
+        verified: report,
+    })?;
     drop(shard);
     manager.flush_audit()?;
-    eprintln!("audit log: {}", args.audit_db.display());
-    Ok(())
+    errln!("audit log: {}", args.audit_db.display());
+    output::json_line(&result)
+}
+
+/// What `seal` prints.
+#[derive(serde::Serialize)]
+struct SealOutput<S, R> {
+    shard: S,
+    verified: R,
 }
