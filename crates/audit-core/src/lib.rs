@@ -76,7 +76,8 @@ pub use event::{
 pub use log::{AuditLog, ChainHead, TAIL_CHECK_RECORDS};
 pub use query::{QueryFilter, verify_ndjson};
 pub use record::{
-    AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, escape_controls, validate_worker_id,
+    AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, escape_controls, is_terminal_control,
+    validate_worker_id,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS};

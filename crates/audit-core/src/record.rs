@@ -268,24 +268,48 @@ impl AuditRecord {
     }
 }
 
-/// Text from a file, safe to show on a terminal: control characters and
-/// the invisible formatting ones (bidi overrides, zero-width) escaped as
-/// `\u{..}`, everything else as it is.
-pub fn escape_controls(text: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let invisible = matches!(
+/// Whether `c` must not reach a terminal raw: C0 (ESC, CR, LF, TAB...),
+/// DEL and C1 (CSI is U+009B), the bidirectional marks, overrides and
+/// isolates, zero-width characters and the line/paragraph separators.
+pub fn is_terminal_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
             c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}' | '\u{feff}'
-        );
-        if c.is_control() || invisible || c == '\\' {
-            let _ = write!(out, "{}", c.escape_unicode());
-        } else {
-            out.push(c);
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Text from a file, safe to show on a terminal: every character of
+/// [`is_terminal_control`] shown as an escape (`\t`, `\n`, `\r`, else
+/// `\u{..}` in hex), everything else as it is. Escaping twice changes
+/// nothing, so a message that names a value can be escaped again whole.
+///
+/// ```
+/// assert_eq!(audit_core::escape_controls("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+/// assert_eq!(audit_core::escape_controls("Grüße 模型"), "Grüße 模型");
+/// ```
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !text.chars().any(is_terminal_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if is_terminal_control(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// [`escape_controls`] in double quotes, for naming a value in a message.

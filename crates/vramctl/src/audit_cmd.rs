@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use crate::cli_error::CliError;
-use crate::output::{self, JsonLinesStdout, errln, outln};
+use crate::output::{self, JsonLinesStdout, errln, escape_controls, outln};
 use crate::{print_json, secret};
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +233,8 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
         "kind",
         "shard"
     )?;
+    // Every field may come from a tampered record: escape each before
+    // padding, so the columns line up and nothing reaches the terminal raw.
     for r in &records {
         outln!(
             "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  {}",
@@ -240,9 +242,9 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
             r.timestamp
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             r.severity.to_string(),
-            r.kind,
-            r.shard_id.as_deref().unwrap_or("-"),
-            r.event
+            escape_controls(&r.kind),
+            escape_controls(r.shard_id.as_deref().unwrap_or("-")),
+            escape_controls(&r.event.to_string())
         )?;
     }
     outln!("{} records", records.len())

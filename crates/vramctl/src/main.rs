@@ -4,7 +4,8 @@
 //! `seal-crypto`; this binary parses arguments, prints, and maps outcomes to
 //! exit codes (0 success, 1 a failed check, 2 bad usage or I/O).
 //!
-//! All output goes through [`output`]: writes never panic.
+//! All output goes through [`output`]: writes never panic, and data shown to
+//! a person has its terminal control characters escaped.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod audit_cmd;

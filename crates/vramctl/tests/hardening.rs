@@ -200,3 +200,93 @@ fn a_full_stderr_never_panics() {
         .unwrap();
     assert_eq!(code(&out), 2);
 }
+
+const ATTACK: &[&str] = &[
+    "\u{1b}", "\u{7}", "\u{9b}", "\u{202e}", "\u{2066}", "\u{7f}",
+];
+
+fn assert_no_terminal_control(what: &str, shown: &str) {
+    for bad in ATTACK {
+        assert!(
+            !shown.contains(bad),
+            "{what}: raw {bad:?} reaches the terminal:\n{shown:?}"
+        );
+    }
+}
+
+/// Review item 10: a tampered record (kind, shard id, worker id, event
+/// holding escape sequences, C1 controls and bidi overrides) is shown with
+/// those characters escaped, by every command; JSON output stays JSON.
+#[test]
+fn tampered_records_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let kind = "Vram\u{1b}[2J\u{1b}]0;owned\u{7}Sealed";
+    let shard = "x\u{9b}31m\u{202e}gpj.exe\nfake row";
+    let worker = "vramctl\u{1b}[8m";
+    let event = r#"{"note":"\u001b[31mred\u009b2J\u2066\u007f"}"#;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TRIGGER records_no_update;")
+        .unwrap();
+    conn.execute(
+        "UPDATE records SET kind = ?1, shard_id = ?2, event = ?3 WHERE seq = 2",
+        rusqlite::params![kind, shard, event],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE records SET worker_id = ?1 WHERE seq = 3",
+        rusqlite::params![worker],
+    )
+    .unwrap();
+    drop(conn);
+
+    let table = vramctl(&["audit", "query", s(&db)]);
+    assert_eq!(code(&table), 0, "{}", text(&table));
+    assert_no_terminal_control("query", &text(&table));
+    assert!(text(&table).contains("Vram\\u{1b}[2J"), "{}", text(&table));
+    assert!(text(&table).contains("\\nfake row"), "{}", text(&table));
+
+    let json = vramctl(&["audit", "query", s(&db), "--json"]);
+    assert_eq!(code(&json), 0, "{}", text(&json));
+    assert_no_terminal_control("query --json", &text(&json));
+    let records: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(records[1]["kind"], kind);
+    assert_eq!(records[1]["shard_id"], shard);
+    assert_eq!(records[2]["worker_id"], worker);
+
+    let export = vramctl(&["audit", "export", s(&db)]);
+    assert_eq!(code(&export), 0, "{}", text(&export));
+    assert_no_terminal_control("export", &text(&export));
+    let lines: Vec<serde_json::Value> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[1]["shard_id"], shard);
+
+    for args in [
+        &["audit", "verify", s(&db)][..],
+        &["audit", "verify", s(&db), "--json"],
+        &["audit", "checkpoint", s(&db)],
+        &["audit", "verify", s(&db), "--worker-id", worker],
+    ] {
+        let out = vramctl(args);
+        assert_ne!(code(&out), 0, "{args:?}: {}", text(&out));
+        assert_no_terminal_control(&format!("{args:?}"), &text(&out));
+    }
+
+    // Paths and ids echoed in messages and in human output.
+    let evil = dir.path().join("evil\u{1b}]0;title\u{7}\u{9b}2J.db");
+    let out = vramctl(&["audit", "verify", s(&evil)]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert_no_terminal_control("missing path", &text(&out));
+    assert!(text(&out).contains("evil\\u{1b}"), "{}", text(&out));
+    let out = vramctl(&["demo", "--size-mib", "1", "--audit-db", s(&evil)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_no_terminal_control("demo", &text(&out));
+    let model = dir.path().join("m\u{1b}[2J\u{202e}.bin");
+    std::fs::write(&model, b"weights").unwrap();
+    let out = vramctl(&["seal", s(&model), "--audit-db", s(&dir.path().join("s.db"))]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert_no_terminal_control("seal", &text(&out));
+}

@@ -342,7 +342,7 @@ pub(crate) fn account_records(
         .optional()
         .map_err(storage)?
         .flatten();
-    let stray = stray.map_or_else(|| "?".to_owned(), |s| crate::record::escape_controls(&s));
+    let stray = stray.map_or_else(|| "?".to_owned(), |s| crate::record::escape_controls(&s).into_owned());
     report.failure = Some(VerifyFailure {
         seq: None,
         reason: FailureReason::Structure {
