@@ -19,8 +19,9 @@
 //! fails because the disk is full, the writer deletes the reserve and
 //! writes the batch again, so the events (and any `AuditGap` before them)
 //! still reach the log; it tries to take the reserve back after each later
-//! successful batch. Only when even that fails is the batch lost, counted,
-//! and recorded as an `AuditGap` by the next write that succeeds.
+//! successful batch. Opening a log on a full disk spends the reserve the
+//! same way. Only when even that fails is the batch lost, counted, and
+//! recorded as an `AuditGap` by the next write that succeeds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -175,7 +176,21 @@ impl AuditWriter {
         secret: &WorkerSecret,
         config: WriterConfig,
     ) -> Result<Self, AuditError> {
-        let log = AuditLog::open(path.as_ref(), worker_id, secret)?;
+        let path = path.as_ref();
+        let log = match AuditLog::open(path, worker_id, secret) {
+            // Opening needs a little space too (SQLite's `-wal` and `-shm`
+            // files), and on a full disk SQLite may call that a plain I/O
+            // error: where a reserve is held, spend it and try once more.
+            Err(AuditError::DiskFull { .. } | AuditError::Storage { .. })
+                if Reserve::beside(path).release() =>
+            {
+                tracing::error!(
+                    "the audit log could not be opened, the disk may be full: released the audit reserve to open it; free space now"
+                );
+                AuditLog::open(path, worker_id, secret)?
+            }
+            opened => opened?,
+        };
         Self::from_log(log, config)
     }
 

@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod mount;
+
 use std::path::{Path, PathBuf};
 
 use audit_core::{AuditEvent, AuditLog, FailureReason, Severity, VerifyReport};
