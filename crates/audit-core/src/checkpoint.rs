@@ -28,6 +28,11 @@ const CHECKPOINT_DOMAIN: &str = "vram-residency/audit-checkpoint";
 /// Format version of [`Checkpoint`].
 pub const CHECKPOINT_VERSION: u16 = 1;
 
+/// The most bytes a checkpoint's JSON can hold (a 128-byte worker id with
+/// every byte escaped, the hex fields and pretty-printing fit in well under
+/// half of it). Readers of checkpoint files read at most this much.
+pub const MAX_CHECKPOINT_JSON_BYTES: usize = 4096;
+
 fn rejected(reason: impl Into<String>) -> AuditError {
     AuditError::Checkpoint {
         reason: reason.into(),
@@ -183,8 +188,15 @@ impl Checkpoint {
         serde_json::to_string_pretty(self).map_err(|e| rejected(e.to_string()))
     }
 
-    /// Parses the JSON written by [`Self::to_json`].
+    /// Parses the JSON written by [`Self::to_json`]; text longer than
+    /// [`MAX_CHECKPOINT_JSON_BYTES`] is refused unread.
     pub fn from_json(text: &str) -> Result<Self, AuditError> {
+        if text.len() > MAX_CHECKPOINT_JSON_BYTES {
+            return Err(rejected(format!(
+                "not a checkpoint: {} bytes, more than the {MAX_CHECKPOINT_JSON_BYTES} a checkpoint can hold",
+                text.len()
+            )));
+        }
         serde_json::from_str(text).map_err(|e| rejected(format!("not a checkpoint: {e}")))
     }
 }

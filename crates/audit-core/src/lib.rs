@@ -66,7 +66,7 @@ mod verify;
 mod writer;
 
 pub use checkpoint::{
-    CHECKPOINT_VERSION, Checkpoint, CheckpointPublicKey, CheckpointSigner,
+    CHECKPOINT_VERSION, Checkpoint, CheckpointPublicKey, CheckpointSigner, MAX_CHECKPOINT_JSON_BYTES,
     verify_log_against_checkpoint,
 };
 pub use error::AuditError;

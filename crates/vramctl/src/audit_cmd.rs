@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use audit_core::{
-    AuditLog, Checkpoint, CheckpointPublicKey, CheckpointSigner, QueryFilter, Severity,
-    VerifyReport,
+    AuditLog, Checkpoint, CheckpointPublicKey, CheckpointSigner, MAX_CHECKPOINT_JSON_BYTES,
+    QueryFilter, Severity, VerifyReport,
 };
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
@@ -37,8 +37,9 @@ pub struct LogArgs {
     /// Worker id the log belongs to (a log of another worker fails).
     #[arg(long, default_value = "vramctl")]
     worker_id: String,
-    /// File holding the worker secret. Else VRAM_WORKER_SECRET.
-    #[arg(long, value_name = "FILE")]
+    /// File holding the worker secret (32 to 1024 bytes, mode 0600). Else
+    /// VRAM_WORKER_SECRET.
+    #[arg(long, value_name = "FILE", long_help = secret::FILE_HELP)]
     secret_file: Option<PathBuf>,
 }
 
@@ -129,6 +130,28 @@ fn open(args: &LogArgs) -> Result<(AuditLog, seal_crypto::WorkerSecret), CliErro
     Ok((log, secret))
 }
 
+/// Query and export show what the file holds, but only a log that
+/// verifies is evidence: they verify it first, warn before printing when
+/// it does not, and then exit 1 (see [`unverified`]).
+fn verify_before_showing(log: &AuditLog) -> Result<Option<String>, CliError> {
+    let report = log.verify(None)?;
+    Ok(report.failure.map(|failure| {
+        let why = escape_controls(&failure.to_string()).into_owned();
+        errln!(
+            "vramctl: WARNING: this log does not verify ({why}); the records shown are not evidence. Run `vramctl audit verify` on it."
+        );
+        why
+    }))
+}
+
+/// The failed check that ends a query or export of a log that does not
+/// verify.
+fn unverified(why: &str) -> CliError {
+    CliError::check(format!(
+        "the records shown come from a log that does not verify ({why})"
+    ))
+}
+
 fn require_file(path: &Path) -> Result<(), CliError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(()),
@@ -145,8 +168,7 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
     let secret = secret::load(args.log.secret_file.as_deref())?;
     let report = match &args.checkpoint {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
+            let text = read_checkpoint_file(file)?;
             // Unreadable input is a usage error (2); only a checkpoint that
             // fails its signature or the log is a failed check (1).
             let checkpoint = Checkpoint::from_json(&text)
@@ -193,6 +215,25 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
     Err(CliError::check("audit log verification failed"))
 }
 
+/// Reads a checkpoint file, at most [`MAX_CHECKPOINT_JSON_BYTES`] of it
+/// (a larger file or an endless device is refused, never read whole).
+fn read_checkpoint_file(path: &Path) -> Result<String, CliError> {
+    use std::io::Read;
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
+    let mut text = String::new();
+    file.take(MAX_CHECKPOINT_JSON_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
+    if text.len() > MAX_CHECKPOINT_JSON_BYTES {
+        return Err(CliError::usage(format!(
+            "{shown} holds more than {MAX_CHECKPOINT_JSON_BYTES} bytes, more than any checkpoint; check the path"
+        )));
+    }
+    Ok(text)
+}
+
 fn print_report(report: &VerifyReport) -> Result<(), CliError> {
     match &report.failure {
         None => outln!(
@@ -211,6 +252,7 @@ fn print_report(report: &VerifyReport) -> Result<(), CliError> {
 
 fn query(args: &QueryArgs) -> Result<(), CliError> {
     let (log, _) = open(&args.log)?;
+    let failed = verify_before_showing(&log)?;
     let filter = QueryFilter {
         since: args.since,
         until: args.until,
@@ -223,8 +265,17 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
     };
     let records = log.query(&filter)?;
     if args.json {
-        return print_json(&records);
+        print_json(&records)?;
+    } else {
+        print_table(&records)?;
     }
+    match failed {
+        Some(why) => Err(unverified(&why)),
+        None => Ok(()),
+    }
+}
+
+fn print_table(records: &[audit_core::AuditRecord]) -> Result<(), CliError> {
     outln!(
         "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  event",
         "seq",
@@ -235,7 +286,7 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
     )?;
     // Every field may come from a tampered record: escape each before
     // padding, so the columns line up and nothing reaches the terminal raw.
-    for r in &records {
+    for r in records {
         outln!(
             "{:>6}  {:<30}  {:<8}  {:<22}  {:<20}  {}",
             r.seq,
@@ -252,6 +303,7 @@ fn query(args: &QueryArgs) -> Result<(), CliError> {
 
 fn export(args: &ExportArgs) -> Result<(), CliError> {
     let (log, _) = open(&args.log)?;
+    let failed = verify_before_showing(&log)?;
     let lines = match &args.out {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -265,7 +317,10 @@ fn export(args: &ExportArgs) -> Result<(), CliError> {
         }
     };
     errln!("exported {lines} records");
-    Ok(())
+    match failed {
+        Some(why) => Err(unverified(&why)),
+        None => Ok(()),
+    }
 }
 
 fn checkpoint(args: &CheckpointArgs) -> Result<(), CliError> {

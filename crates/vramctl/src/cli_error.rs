@@ -65,6 +65,7 @@ impl From<audit_core::AuditError> for CliError {
         use audit_core::AuditError as E;
         match error {
             E::Corrupt { .. }
+            | E::Damaged { .. }
             | E::BrokenTail { .. }
             | E::WorkerMismatch { .. }
             | E::Checkpoint { .. } => Self::CheckFailed(error.to_string()),

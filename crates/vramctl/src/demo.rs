@@ -11,7 +11,7 @@ use vram_residency::VerifyMode;
 use crate::cli_error::CliError;
 use crate::device::{self, BackendArg, Device};
 use crate::output::outln;
-use crate::secret;
+use crate::secret::{self, SecretSource};
 
 const MIB: u64 = 1 << 20;
 
@@ -24,9 +24,10 @@ pub struct DemoArgs {
     /// temporary directory, printed).
     #[arg(long, value_name = "DB")]
     audit_db: Option<PathBuf>,
-    /// File holding the worker secret. Else VRAM_WORKER_SECRET, else a fresh
-    /// secret is created next to the audit database (mode 0600).
-    #[arg(long, value_name = "FILE")]
+    /// File holding the worker secret. Else VRAM_WORKER_SECRET, else the
+    /// `worker.secret` beside the audit database is loaded, or created
+    /// (mode 0600).
+    #[arg(long, value_name = "FILE", long_help = secret::FILE_HELP)]
     secret_file: Option<PathBuf>,
     /// Which device backend to use.
     #[arg(long, value_enum, default_value = "auto")]
@@ -34,9 +35,17 @@ pub struct DemoArgs {
 }
 
 /// Deterministic pseudo-random bytes (xorshift), fast enough for GiBs.
-fn synthetic_model(len: usize) -> Vec<u8> {
+/// Memory is reserved first, so a size the host cannot hold is an error,
+/// never an abort.
+fn synthetic_model(len: usize) -> Result<Vec<u8>, CliError> {
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(len).map_err(|_| {
+        CliError::usage(format!(
+            "cannot hold a {} MiB model in host memory; choose a smaller --size-mib",
+            len >> 20
+        ))
+    })?;
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut bytes = Vec::with_capacity(len);
     while bytes.len() < len {
         x ^= x << 13;
         x ^= x >> 7;
@@ -44,7 +53,67 @@ fn synthetic_model(len: usize) -> Vec<u8> {
         let take = (len - bytes.len()).min(8);
         bytes.extend_from_slice(x.to_le_bytes().get(..take).unwrap_or_default());
     }
-    bytes
+    Ok(bytes)
+}
+
+/// Host memory available to new allocations (Linux `MemAvailable`), if
+/// the system says.
+fn host_available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses a model the device or the host cannot hold, with the numbers,
+/// before any memory is touched. The simulated device keeps its copy in
+/// host memory too, so there the host must hold the model twice.
+fn check_room(device: &Device, bytes: u64) -> Result<(), CliError> {
+    let info = device.allocator().memory_info()?;
+    if bytes > info.free {
+        return Err(CliError::usage(format!(
+            "a {} MiB model does not fit on the device: {} MiB free of {} MiB; choose a smaller --size-mib",
+            bytes / MIB,
+            info.free / MIB,
+            info.total / MIB
+        )));
+    }
+    let copies = match device {
+        Device::Host(_) => 2,
+        Device::Cuda(_) => 1,
+    };
+    let needed = bytes.saturating_mul(copies);
+    if let Some(available) = host_available_bytes()
+        && needed > available
+    {
+        return Err(CliError::usage(format!(
+            "a {} MiB model needs {} MiB of host memory here, and {} MiB are available; choose a smaller --size-mib",
+            bytes / MIB,
+            needed / MIB,
+            available / MIB
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh folder only this user can enter, under the system's temporary
+/// directory (never a predictable name another user could prepare).
+fn private_temp_dir() -> Result<PathBuf, CliError> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("vramctl-demo-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let dir = builder.tempdir().map_err(|e| {
+        CliError::usage(format!(
+            "cannot create a folder under {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })?;
+    // The demo's log and secret outlive the run, for `audit verify`.
+    Ok(dir.keep())
 }
 
 fn secs(started: Instant) -> f64 {
@@ -58,28 +127,32 @@ fn gbps(bytes: u64, seconds: f64) -> f64 {
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let total = Instant::now();
     let bytes = args.size_mib * MIB;
+    let device = device::open(args.backend, 0, bytes + 64 * MIB)?;
+    check_room(&device, bytes)?;
     let (db, dir) = match &args.audit_db {
         Some(db) => (
             db.clone(),
             db.parent().map(PathBuf::from).unwrap_or_default(),
         ),
         None => {
-            let dir = std::env::temp_dir().join(format!("vramctl-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| CliError::usage(format!("cannot create {}: {e}", dir.display())))?;
+            let dir = private_temp_dir()?;
             (dir.join("audit.db"), dir)
         }
     };
-    let (secret, created) = secret::load_or_create(args.secret_file.as_deref(), &dir)?;
-    let device = device::open(args.backend, 0, bytes + 64 * MIB)?;
+    let (secret, source) = secret::load_or_create(args.secret_file.as_deref(), &dir)?;
     outln!("{}", device::describe(&device))?;
-    match &created {
-        Some(path) => outln!(
+    match &source {
+        SecretSource::Created(path) => outln!(
             "worker secret: created {} (mode 0600), fingerprint {}",
             path.display(),
             secret.fingerprint()
         )?,
-        None => outln!("worker secret: fingerprint {}", secret.fingerprint())?,
+        SecretSource::Loaded(path) => outln!(
+            "worker secret: loaded {} (kept from an earlier run), fingerprint {}",
+            path.display(),
+            secret.fingerprint()
+        )?,
+        SecretSource::Given => outln!("worker secret: fingerprint {}", secret.fingerprint())?,
     }
     outln!("audit log: {}", db.display())?;
     let worker_id = "vramctl";
@@ -93,8 +166,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     outln!("policy: passed ({})", device.backend())?;
     outln!()?;
 
-    let model =
-        synthetic_model(usize::try_from(bytes).map_err(|_| CliError::usage("model too large"))?);
+    let model = synthetic_model(
+        usize::try_from(bytes).map_err(|_| CliError::usage("model too large for this host"))?,
+    )?;
     let started = Instant::now();
     let shard = manager.seal("demo-model:0", &model)?;
     let t_seal = secs(started);
@@ -212,9 +286,10 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         },
         secs(total)
     )?;
-    let secret_arg = match (&created, &args.secret_file) {
-        (Some(path), _) | (None, Some(path)) => format!(" --secret-file {}", path.display()),
-        (None, None) => String::new(), // the secret came from VRAM_WORKER_SECRET
+    let secret_arg = match (&source, &args.secret_file) {
+        (SecretSource::Created(path) | SecretSource::Loaded(path), _)
+        | (SecretSource::Given, Some(path)) => format!(" --secret-file {}", path.display()),
+        (SecretSource::Given, None) => String::new(), // from VRAM_WORKER_SECRET
     };
     outln!("next: vramctl audit verify {}{secret_arg}", db.display())?;
     outln!("      vramctl audit query {}{secret_arg}", db.display())?;

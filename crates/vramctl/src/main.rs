@@ -55,9 +55,9 @@ enum Command {
 /// Options shared by the commands that open a device and a worker.
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
-    /// File holding the worker secret (32 to 1024 bytes). Else the
-    /// VRAM_WORKER_SECRET environment variable is used.
-    #[arg(long, value_name = "FILE")]
+    /// File holding the worker secret (32 to 1024 bytes, mode 0600). Else
+    /// VRAM_WORKER_SECRET.
+    #[arg(long, value_name = "FILE", long_help = secret::FILE_HELP)]
     secret_file: Option<PathBuf>,
     /// Worker id recorded in the audit trail.
     #[arg(long, default_value = "vramctl")]
