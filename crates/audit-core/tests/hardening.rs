@@ -268,11 +268,11 @@ fn run_every_reader(path: &Path, records: u64) {
     assert!(against.is_ok(), "{against:?}");
 }
 
-/// AC-038: with a writer still holding the log (its newest records only
+/// AC-017: with a writer still holding the log (its newest records only
 /// in `-wal`), every reader sees those records and leaves the database and
 /// its `-wal` byte for byte as they were, creating no file.
 #[test]
-fn ac_038_readers_leave_the_database_and_its_wal_untouched() {
+fn ac_017_readers_leave_the_database_and_its_wal_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.db");
     let mut writer = AuditLog::open(&path, WORKER, &secret()).unwrap();
@@ -305,10 +305,10 @@ fn ac_038_readers_leave_the_database_and_its_wal_untouched() {
     assert_eq!(leftovers, vec![std::ffi::OsString::from("live.db")]);
 }
 
-/// AC-038: every reader works on a read-only mount and on a full disk,
+/// AC-017: every reader works on a read-only mount and on a full disk,
 /// with and without a `-wal`, and changes nothing.
 #[test]
-fn ac_038_readers_work_on_read_only_media_and_full_disks() {
+fn ac_017_readers_work_on_read_only_media_and_full_disks() {
     for with_wal in [false, true] {
         for read_only in [true, false] {
             let Some(mount) = Mount::tmpfs("8m") else {
@@ -428,11 +428,11 @@ fn ac_048_structural_tampering_is_a_failed_check() {
 
 // ---- 5. A wrong secret is named as such ----------------------------------
 
-/// AC-032: on a log longer than the writer's tail check, a wrong secret
+/// AC-038: on a log longer than the writer's tail check, a wrong secret
 /// or worker id is `WrongGenesis` for every range and `WrongSecret` for a
 /// writer, never a MAC mismatch that reads as tampering.
 #[test]
-fn ac_032_a_wrong_secret_on_a_long_log_is_named() {
+fn ac_038_a_wrong_secret_on_a_long_log_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = build(dir.path(), "long.db", 2_000);
     let wrong = WorkerSecret::new(&[0x77; 32]).unwrap();

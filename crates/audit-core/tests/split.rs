@@ -2,6 +2,7 @@
 //! single walk reports: same first bad record, reason, counts and head, for
 //! every kind of tampering at every position (so at, before and after every
 //! part boundary), over whole logs, ranges and logs that start at an anchor.
+//! (AC-063)
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -40,7 +41,7 @@ fn assert_split_matches(path: &Path, range: Option<RangeInclusive<u64>>) -> Veri
 }
 
 /// The same for another worker or secret. A range that holds no record is
-/// the same usage error both ways (AC-041); it returns an empty report.
+/// the same usage error both ways (AC-049); it returns an empty report.
 fn assert_split_matches_as(
     path: &Path,
     worker: &str,
@@ -206,7 +207,7 @@ fn split_matches_the_walk_for_a_foreign_log() {
     let report = assert_split_matches_as(&path, WORKER, &other, None);
     assert_eq!(failure(&report), (Some(1), FailureReason::WrongGenesis));
     // From the middle too, the key is checked first: a wrong secret is
-    // named as such, not as an edited record (AC-032).
+    // named as such, not as an edited record (AC-038).
     let report = assert_split_matches_as(&path, WORKER, &other, Some(7..=N));
     assert_eq!(failure(&report), (Some(1), FailureReason::WrongGenesis));
 }
