@@ -3,19 +3,23 @@
 //!
 //! - `cargo xtask ci` — the one gate: formatting, clippy with warnings denied,
 //!   every test of the workspace (unit, integration, doctests, property tests),
-//!   rustdoc with warnings denied (broken links, missing docs) and the BDD
+//!   rustdoc with warnings denied (broken links, missing docs), true
+//!   requirement IDs (`spec-ids`) and the BDD
 //!   suite where it exists. Exits non-zero on any failure and names
 //!   the steps that failed.
 //! - `cargo xtask bdd [ARGS]` — the cucumber suite in `bdd/`; ARGS go to the
 //!   runner (`--tags EXPR`, a feature path; see `bdd/README.md`).
 //! - `cargo xtask proptest` — every property test with a nightly-sized case
 //!   count and a fixed, printed seed.
+//! - `cargo xtask spec-ids` — every requirement ID cited in code exists in
+//!   `.specs/`; lists the IDs no test cites (see [`spec_ids`]).
 //! - `cargo xtask gpu-bundle` — builds the test binaries and `vramctl` in
 //!   release, stripped, into `.gpu/` with a `run.sh` that runs the CUDA
 //!   checks on a machine that has a GPU but no Rust toolchain (see
 //!   `docs/gpu-checks.md`).
 
 mod gpu_bundle;
+mod spec_ids;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         Some("proptest") => proptest(),
         Some("bdd") => bdd(args.get(1..).unwrap_or_default()),
         Some("gpu-bundle") => gpu_bundle::run(&workspace_root()),
+        Some("spec-ids") => spec_ids::run(&workspace_root()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -49,7 +54,8 @@ commands:
   ci         formatting, clippy (-D warnings), all workspace tests, rustdoc (-D warnings), the BDD suite; the CI gate
   bdd [ARGS] the cucumber suite (ARGS: --tags EXPR, a feature file or folder)
   proptest   every property test with PROPTEST_CASES=2048 and a fixed seed
-  gpu-bundle release test binaries + vramctl + run.sh in .gpu/, for a GPU machine";
+  gpu-bundle release test binaries + vramctl + run.sh in .gpu/, for a GPU machine
+  spec-ids   fails when code cites a requirement ID that .specs/ does not define; lists IDs no test cites";
 
 /// One step of a gate: a name for the summary and the cargo arguments.
 struct Step {
@@ -94,6 +100,10 @@ fn ci() -> ExitCode {
     // `--all-features` turns on `test-util`, which the tamper tests need.
     let mut steps = vec![
         Step::new("fmt", &["fmt", "--all", "--check"]),
+        Step::new(
+            "spec-ids",
+            &["run", "--locked", "-q", "-p", "xtask", "--", "spec-ids"],
+        ),
         Step::new(
             "clippy",
             &[
