@@ -153,6 +153,24 @@ impl Checkpoint {
             .finish()
     }
 
+    /// The bytes the signature covers, rebuilt from the fields (spec
+    /// `AC-078`): an error when `head_mac` is not hex or `created_at` is
+    /// outside the nanosecond range.
+    pub(crate) fn signed_message(&self) -> Result<Vec<u8>, AuditError> {
+        let head_mac = from_hex(&self.head_mac).ok_or_else(|| rejected("head_mac is not hex"))?;
+        let created = self
+            .created_at
+            .timestamp_nanos_opt()
+            .ok_or_else(|| rejected("created_at is out of range"))?;
+        Ok(Self::message(
+            &self.worker_id,
+            self.last_seq,
+            &head_mac,
+            self.record_count,
+            created,
+        ))
+    }
+
     /// Checks the signature with a public key the verifier trusts.
     pub fn verify(&self, key: &CheckpointPublicKey) -> Result<(), AuditError> {
         if self.version != CHECKPOINT_VERSION {
@@ -161,21 +179,10 @@ impl Checkpoint {
                 self.version
             )));
         }
-        let head_mac = from_hex(&self.head_mac).ok_or_else(|| rejected("head_mac is not hex"))?;
-        let created = self
-            .created_at
-            .timestamp_nanos_opt()
-            .ok_or_else(|| rejected("created_at is out of range"))?;
+        let message = self.signed_message()?;
         let signature: [u8; 64] = from_hex(&self.signature)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| rejected("a signature is 128 hex digits"))?;
-        let message = Self::message(
-            &self.worker_id,
-            self.last_seq,
-            &head_mac,
-            self.record_count,
-            created,
-        );
         key.0
             .verify_strict(&message, &Signature::from_bytes(&signature))
             .map_err(|_| {

@@ -63,6 +63,8 @@ mod retention;
 mod schema;
 mod sink;
 mod verify;
+#[doc(hidden)]
+pub mod wire;
 mod writer;
 
 pub use checkpoint::{

@@ -91,7 +91,7 @@ pub(crate) fn mac_input(
 }
 
 impl RawRecord {
-    fn mac_input(&self, buffer: Vec<u8>) -> Vec<u8> {
+    pub(crate) fn mac_input(&self, buffer: Vec<u8>) -> Vec<u8> {
         mac_input(
             buffer,
             self.seq,
@@ -118,11 +118,7 @@ impl ChainKey {
 
     /// The value the first record's `prev_mac` must equal.
     pub fn genesis(&self, worker_id: &str) -> [u8; MAC_BYTES] {
-        self.0.mac(
-            &CanonicalEncoder::new(GENESIS_DOMAIN, ENCODING_VERSION)
-                .field(1, worker_id.as_bytes())
-                .finish(),
-        )
+        self.0.mac(&genesis_input(worker_id))
     }
 
     pub fn mac(&self, input: &[u8]) -> [u8; MAC_BYTES] {
@@ -161,6 +157,13 @@ impl ChainKey {
             .verify_mac(&anchor_input(worker_id, schema_version, anchor), tag)
             .is_ok()
     }
+}
+
+/// The bytes the genesis MAC covers (see [`ChainKey::genesis`]).
+pub(crate) fn genesis_input(worker_id: &str) -> Vec<u8> {
+    CanonicalEncoder::new(GENESIS_DOMAIN, ENCODING_VERSION)
+        .field(1, worker_id.as_bytes())
+        .finish()
 }
 
 /// The columns of an `anchors` row that its MAC covers.

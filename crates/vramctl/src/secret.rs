@@ -141,11 +141,16 @@ pub fn load_or_create(
         let secret = from_file(&path)?;
         return Ok((secret, SecretSource::Loaded(path)));
     }
-    let mut bytes = vec![0u8; 32];
-    getrandom::fill(&mut bytes)
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random)
         .map_err(|e| CliError::usage(format!("no system randomness for a fresh secret: {e}")))?;
-    write_private(&path, &bytes)?;
-    let secret = WorkerSecret::from_vec(bytes).map_err(|e| CliError::usage(e.to_string()))?;
+    // Hex text and a newline, as `openssl rand -hex 32` writes: read back
+    // by the file rule it gives exactly these 64 bytes (raw random bytes
+    // would lose a last byte that happened to be `\n`).
+    let text: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, format!("{text}\n").as_bytes())?;
+    let secret = WorkerSecret::from_vec(text.into_bytes())
+        .map_err(|e| CliError::usage(e.to_string()))?;
     Ok((secret, SecretSource::Created(path)))
 }
 

@@ -450,6 +450,12 @@ fn demo_never_uses_a_secret_another_user_could_plant() {
     let first = demo();
     assert_eq!(code(&first), 0, "{}", text(&first));
     assert!(text(&first).contains("worker secret: created"), "{}", text(&first));
+    // Hex text and one newline, so reading it back by the file rule gives
+    // the same 64 bytes (raw random bytes could end in a `\n`).
+    let created = std::fs::read(&planted).unwrap();
+    assert_eq!(created.len(), 65);
+    assert_eq!(created.last(), Some(&b'\n'));
+    assert!(created[..64].iter().all(u8::is_ascii_hexdigit));
     let again = demo();
     assert_eq!(code(&again), 0, "{}", text(&again));
     assert!(text(&again).contains("worker secret: loaded"), "{}", text(&again));
