@@ -52,7 +52,10 @@ fn check(root: &Path) -> Result<ExitCode, String> {
         .iter()
         .filter(|(id, _)| !defined.contains(*id))
         .collect();
-    let uncited: Vec<_> = defined.iter().filter(|id| !in_tests.contains(*id)).collect();
+    let uncited: Vec<_> = defined
+        .iter()
+        .filter(|id| !in_tests.contains(*id))
+        .collect();
     println!(
         "spec-ids: {} requirements defined in .specs/, {} cited by tests",
         defined.len(),
@@ -82,8 +85,8 @@ fn check(root: &Path) -> Result<ExitCode, String> {
 
 /// The IDs defined as `**ID**` in the spec files.
 fn defined_ids(specs: &Path) -> Result<BTreeSet<String>, String> {
-    let definition = Regex::new(r"\*\*((?:SC|GA|AC|VR)(?:-[A-Z]+)?-[0-9]{3})\*\*")
-        .map_err(|e| e.to_string())?;
+    let definition =
+        Regex::new(r"\*\*((?:SC|GA|AC|VR)(?:-[A-Z]+)?-[0-9]{3})\*\*").map_err(|e| e.to_string())?;
     let mut ids = BTreeSet::new();
     for file in files(specs)? {
         let text = std::fs::read_to_string(&file)
@@ -96,7 +99,10 @@ fn defined_ids(specs: &Path) -> Result<BTreeSet<String>, String> {
         );
     }
     if ids.is_empty() {
-        return Err(format!("no **ID** definitions found under {}", specs.display()));
+        return Err(format!(
+            "no **ID** definitions found under {}",
+            specs.display()
+        ));
     }
     Ok(ids)
 }
@@ -152,8 +158,8 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(next) = stack.pop() {
-        let entries = std::fs::read_dir(&next)
-            .map_err(|e| format!("cannot list {}: {e}", next.display()))?;
+        let entries =
+            std::fs::read_dir(&next).map_err(|e| format!("cannot list {}: {e}", next.display()))?;
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -161,8 +167,7 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
                 if name != "target" && !name.starts_with('.') {
                     stack.push(path);
                 }
-            } else if name.ends_with(".rs") || name.ends_with(".feature") || name.ends_with(".md")
-            {
+            } else if name.ends_with(".rs") || name.ends_with(".feature") || name.ends_with(".md") {
                 found.push(path);
             }
         }
@@ -181,7 +186,14 @@ mod tests {
         let ids: Vec<String> = cited_ids(text).into_iter().collect();
         assert_eq!(
             ids,
-            ["AC-045", "GA-002", "GA-015", "SC-CHUNK-003", "SC-KEY-002", "VR-VER-004"]
+            [
+                "AC-045",
+                "GA-002",
+                "GA-015",
+                "SC-CHUNK-003",
+                "SC-KEY-002",
+                "VR-VER-004"
+            ]
         );
     }
 

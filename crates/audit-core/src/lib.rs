@@ -68,8 +68,8 @@ pub mod wire;
 mod writer;
 
 pub use checkpoint::{
-    CHECKPOINT_VERSION, Checkpoint, CheckpointPublicKey, CheckpointSigner, MAX_CHECKPOINT_JSON_BYTES,
-    verify_log_against_checkpoint,
+    CHECKPOINT_VERSION, Checkpoint, CheckpointPublicKey, CheckpointSigner,
+    MAX_CHECKPOINT_JSON_BYTES, verify_log_against_checkpoint,
 };
 pub use error::AuditError;
 pub use event::{

@@ -145,6 +145,14 @@ fn ac_045_meta_and_anchor_rows_are_checked_one_by_one() {
             "INSERT INTO anchors VALUES ('x', randomblob(32), 1, 0, randomblob(32))",
             "anchors row with seq 'x': column seq holds text",
         ),
+        (
+            "INSERT INTO anchors VALUES (0, randomblob(32), 1, 0, randomblob(32))",
+            "anchors row with seq 0: a sequence number starts at 1",
+        ),
+        (
+            "INSERT INTO anchors VALUES (-3, randomblob(32), 1, 0, randomblob(32))",
+            "anchors row with seq -3: a sequence number starts at 1",
+        ),
     ];
     for (sql, named) in cases {
         let dir = tempfile::tempdir().unwrap();

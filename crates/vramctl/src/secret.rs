@@ -149,8 +149,8 @@ pub fn load_or_create(
     // would lose a last byte that happened to be `\n`).
     let text: String = random.iter().map(|b| format!("{b:02x}")).collect();
     write_private(&path, format!("{text}\n").as_bytes())?;
-    let secret = WorkerSecret::from_vec(text.into_bytes())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let secret =
+        WorkerSecret::from_vec(text.into_bytes()).map_err(|e| CliError::usage(e.to_string()))?;
     Ok((secret, SecretSource::Created(path)))
 }
 

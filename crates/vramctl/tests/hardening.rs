@@ -361,10 +361,16 @@ fn secret_and_checkpoint_files_are_read_with_a_bound() {
     let secret_pipe = endless_pipe(dir.path(), "secret-pipe");
     let checkpoint_pipe = endless_pipe(dir.path(), "checkpoint-pipe");
     for (args, says) in [
-        (vec!["--secret-file", s(&secret_pipe)], "more than 1025 bytes"),
+        (
+            vec!["--secret-file", s(&secret_pipe)],
+            "more than 1025 bytes",
+        ),
         (vec!["--secret-file", s(&big)], "more than 1025 bytes"),
         (vec!["--secret-file", "/dev/zero"], "not a regular file"),
-        (vec!["--checkpoint", s(&checkpoint_pipe)], "more than 4096 bytes"),
+        (
+            vec!["--checkpoint", s(&checkpoint_pipe)],
+            "more than 4096 bytes",
+        ),
         (vec!["--checkpoint", s(&big)], "more than 4096 bytes"),
         (vec!["--checkpoint", "/dev/zero"], "more than 4096 bytes"),
     ] {
@@ -409,7 +415,11 @@ fn demo_never_uses_a_secret_another_user_could_plant() {
             .output()
             .unwrap();
         assert_eq!(code(&out), 0, "{}", text(&out));
-        assert!(text(&out).contains("worker secret: created"), "{}", text(&out));
+        assert!(
+            text(&out).contains("worker secret: created"),
+            "{}",
+            text(&out)
+        );
         demo_folder(&out)
     };
     let (a, b) = (fresh(), fresh());
@@ -444,12 +454,20 @@ fn demo_never_uses_a_secret_another_user_could_plant() {
     assert_eq!(std::fs::metadata(&planted).unwrap().uid(), nobody);
     let out = demo();
     assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(text(&out).contains("belongs to user id 65534"), "{}", text(&out));
+    assert!(
+        text(&out).contains("belongs to user id 65534"),
+        "{}",
+        text(&out)
+    );
 
     std::fs::remove_file(&planted).unwrap();
     let first = demo();
     assert_eq!(code(&first), 0, "{}", text(&first));
-    assert!(text(&first).contains("worker secret: created"), "{}", text(&first));
+    assert!(
+        text(&first).contains("worker secret: created"),
+        "{}",
+        text(&first)
+    );
     // Hex text and one newline, so reading it back by the file rule gives
     // the same 64 bytes (raw random bytes could end in a `\n`).
     let created = std::fs::read(&planted).unwrap();
@@ -458,7 +476,11 @@ fn demo_never_uses_a_secret_another_user_could_plant() {
     assert!(created[..64].iter().all(u8::is_ascii_hexdigit));
     let again = demo();
     assert_eq!(code(&again), 0, "{}", text(&again));
-    assert!(text(&again).contains("worker secret: loaded"), "{}", text(&again));
+    assert!(
+        text(&again).contains("worker secret: loaded"),
+        "{}",
+        text(&again)
+    );
     assert!(!text(&again).contains("created"), "{}", text(&again));
 }
 
@@ -476,7 +498,10 @@ fn demo_sizes_beyond_the_machine_are_refused_with_numbers() {
         assert_eq!(code(&out), 2, "{size}: {}", text(&out));
         let said = text(&out);
         assert!(said.contains(&format!("a {size} MiB model")), "{said}");
-        assert!(said.contains("MiB are available") || said.contains("MiB free"), "{said}");
+        assert!(
+            said.contains("MiB are available") || said.contains("MiB free"),
+            "{said}"
+        );
         assert!(!db.exists(), "nothing is written for a refused size");
     }
 }
@@ -516,9 +541,12 @@ fn the_secret_file_rule_is_exact_and_documented() {
     let help = text(&help);
     assert!(help.contains("one trailing \\n removed"), "{help}");
     assert!(help.contains("\\r\\n is refused"), "{help}");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .unwrap();
-    assert!(readme.contains("one trailing `\\n` removed"), "README states the rule");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(
+        readme.contains("one trailing `\\n` removed"),
+        "README states the rule"
+    );
 }
 
 /// Review item 1, on the command line: rows the chain does not account
@@ -568,15 +596,26 @@ fn audit_errors_keep_their_exit_codes() {
     };
     let out = vramctl(&["audit", "verify", s(&db), "--from", "1000", "--to", "2000"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
-    assert!(text(&out).contains(&format!("1..={last}")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("1..={last}")),
+        "{}",
+        text(&out)
+    );
 
     let out = bin()
-        .env("VRAM_WORKER_SECRET", "another-secret-of-at-least-32-bytes!!!")
+        .env(
+            "VRAM_WORKER_SECRET",
+            "another-secret-of-at-least-32-bytes!!!",
+        )
         .args(["audit", "verify", s(&db)])
         .output()
         .unwrap();
     assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(text(&out).contains("check the worker id and the secret"), "{}", text(&out));
+    assert!(
+        text(&out).contains("check the worker id and the secret"),
+        "{}",
+        text(&out)
+    );
 
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, b"").unwrap();
@@ -595,7 +634,11 @@ fn audit_errors_keep_their_exit_codes() {
     ] {
         let out = vramctl(args);
         assert_eq!(code(&out), 1, "{args:?}: {}", text(&out));
-        assert!(!text(&out).contains("check the disk"), "{args:?}: {}", text(&out));
+        assert!(
+            !text(&out).contains("check the disk"),
+            "{args:?}: {}",
+            text(&out)
+        );
     }
 }
 
@@ -620,7 +663,14 @@ fn seal_on_a_full_disk_is_recorded_before_it_is_reported() {
     let printed: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(printed["shard"]["shard_id"], "second");
     let found = vramctl(&[
-        "audit", "query", s(&db), "--kind", "VramSealed", "--shard", "second", "--json",
+        "audit",
+        "query",
+        s(&db),
+        "--kind",
+        "VramSealed",
+        "--shard",
+        "second",
+        "--json",
     ]);
     assert_eq!(code(&found), 0, "{}", text(&found));
     let records: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();

@@ -91,7 +91,7 @@ pub(crate) fn shape_defect(column: &str, value: ValueRef<'_>, want: Want) -> Opt
 }
 
 /// The shape every column of a `records` row must have, in
-/// [`RECORD_COLUMNS`] order.
+/// `crate::schema::RECORD_COLUMNS` order.
 const RECORD_SHAPE: [(&str, Want); 10] = [
     ("seq", Want::Integer),
     ("id", Want::Blob(16)),

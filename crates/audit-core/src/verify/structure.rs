@@ -284,7 +284,7 @@ fn check_anchors(target: &Target<'_>) -> Result<Option<VerifyFailure>, AuditErro
             }
         }
         let seq: i64 = row.get(0).map_err(storage)?;
-        let Ok(seq) = u64::try_from(seq) else {
+        let Some(seq) = u64::try_from(seq).ok().filter(|s| *s >= 1) else {
             return Ok(structure(
                 None,
                 format!("anchors row with seq {seq}: a sequence number starts at 1"),
@@ -342,7 +342,10 @@ pub(crate) fn account_records(
         .optional()
         .map_err(storage)?
         .flatten();
-    let stray = stray.map_or_else(|| "?".to_owned(), |s| crate::record::escape_controls(&s).into_owned());
+    let stray = stray.map_or_else(
+        || "?".to_owned(),
+        |s| crate::record::escape_controls(&s).into_owned(),
+    );
     report.failure = Some(VerifyFailure {
         seq: None,
         reason: FailureReason::Structure {

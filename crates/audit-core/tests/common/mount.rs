@@ -1,12 +1,7 @@
 //! A small real filesystem for tests that need a full or read-only disk.
 //! Shared by `audit-core`'s and `vramctl`'s tests (the latter include this
 //! file by path), so both test the same way.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 
@@ -81,4 +76,3 @@ pub fn fill(dir: &Path) {
         }
     }
 }
-
