@@ -373,3 +373,29 @@ pub(crate) fn append_in(
     }
     Ok(Some(head.saturating_add(1)..=seq))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// AC-010: the writing connection is in WAL mode with
+    /// `synchronous=FULL` (2), so a committed batch survives power loss.
+    #[test]
+    fn ac_010_the_writing_connection_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = WorkerSecret::new(&[0x42; 32]).unwrap();
+        let log = AuditLog::open(dir.path().join("a.db"), "w", &secret).unwrap();
+        let synchronous: i64 = log
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "synchronous=FULL");
+        let journal: String = log
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+    }
+}

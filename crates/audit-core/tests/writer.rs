@@ -141,7 +141,7 @@ fn ac_023_async_send_and_flush_inside_a_runtime() {
 }
 
 #[test]
-fn ac_024_flush_blocking_from_a_multi_thread_runtime_worker() {
+fn ac_023_flush_blocking_from_a_multi_thread_runtime_worker() {
     let dir = tempfile::tempdir().unwrap();
     let (writer, path) = open(dir.path(), WriterConfig::default().with_queue_capacity(2));
     let writer = Arc::new(writer);
@@ -161,6 +161,33 @@ fn ac_024_flush_blocking_from_a_multi_thread_runtime_worker() {
         .unwrap();
     });
     assert_eq!(records(&path).len(), 50);
+}
+
+/// AC-023: a blocking call made on the writer's own runtime thread would
+/// wait for itself; it returns `WouldDeadlock` instead (the writer names
+/// its thread `audit-writer`), and the writer keeps working.
+#[test]
+fn ac_023_blocking_calls_on_the_writer_thread_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, path) = open(dir.path(), WriterConfig::default());
+    let writer = Arc::new(writer);
+    let w = Arc::clone(&writer);
+    let outcomes = std::thread::Builder::new()
+        .name("audit-writer".to_owned())
+        .spawn(move || {
+            (
+                w.flush_blocking(),
+                w.send_blocking(event(1)),
+            )
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(outcomes.0, Err(AuditError::WouldDeadlock));
+    assert_eq!(outcomes.1, Err(AuditError::WouldDeadlock));
+    writer.send_blocking(event(2)).unwrap();
+    writer.flush_blocking().unwrap();
+    assert_eq!(records(&path).len(), 1);
 }
 
 struct Shard {
