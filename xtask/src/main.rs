@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some("bdd") => bdd(args.get(1..).unwrap_or_default()),
         Some("gpu-bundle") => gpu_bundle::run(&workspace_root()),
         Some("spec-ids") => spec_ids::run(&workspace_root()),
+        Some("release-features") => release_features(),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -55,7 +56,8 @@ commands:
   bdd [ARGS] the cucumber suite (ARGS: --tags EXPR, a feature file or folder)
   proptest   every property test with PROPTEST_CASES=2048 and a fixed seed
   gpu-bundle release test binaries + vramctl + run.sh in .gpu/, for a GPU machine
-  spec-ids   fails when code cites a requirement ID that .specs/ does not define; lists IDs no test cites";
+  spec-ids   fails when code cites a requirement ID that .specs/ does not define; lists IDs no test cites
+  release-features  fails if a release vramctl would be built with vram-residency's test-util feature";
 
 /// One step of a gate: a name for the summary and the cargo arguments.
 struct Step {
@@ -117,9 +119,30 @@ fn ci() -> ExitCode {
                 "warnings",
             ],
         ),
+        Step {
+            // Tests that need an outside tool (sha256sum) fail, not skip.
+            env: &[("VRAM_REQUIRE_TOOLS", "1")],
+            ..Step::new(
+                "test",
+                &["test", "--locked", "--workspace", "--all-features"],
+            )
+        },
+        // The facade as a worker builds it: without the tamper helpers.
         Step::new(
-            "test",
-            &["test", "--locked", "--workspace", "--all-features"],
+            "test vram-residency without test-util",
+            &["test", "--locked", "-p", "vram-residency"],
+        ),
+        Step::new(
+            "release-features",
+            &[
+                "run",
+                "--locked",
+                "-q",
+                "-p",
+                "xtask",
+                "--",
+                "release-features",
+            ],
         ),
         Step {
             env: &[("RUSTDOCFLAGS", "-D warnings")],
@@ -141,6 +164,47 @@ fn ci() -> ExitCode {
         println!("xtask ci: no bdd/Cargo.toml yet, so there is no BDD step");
     }
     run_steps("ci", &steps)
+}
+
+/// The tamper helpers of `vram-residency` (`test-util`) must never be in
+/// a release `vramctl`: resolves the features `cargo build --release -p
+/// vramctl` would use and fails if `test-util` is among them.
+fn release_features() -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(&cargo)
+        .current_dir(workspace_root())
+        .args([
+            "tree", "--locked", "-p", "vramctl", "-e", "features", "-e", "normal", "--prefix",
+            "none",
+        ])
+        .output();
+    let output = match output {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!(
+                "xtask release-features: cargo tree failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("xtask release-features: could not start cargo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tree = String::from_utf8_lossy(&output.stdout);
+    if !tree.contains("vram-residency") {
+        eprintln!("xtask release-features: vramctl's tree does not list vram-residency; is this check still looking at the right crate?");
+        return ExitCode::FAILURE;
+    }
+    if tree.contains("feature \"test-util\"") {
+        eprintln!(
+            "xtask release-features: a release vramctl would contain vram-residency's test-util tamper helpers; remove the feature from vramctl's dependencies"
+        );
+        return ExitCode::FAILURE;
+    }
+    println!("release-features: vramctl is built without test-util");
+    ExitCode::SUCCESS
 }
 
 fn bdd(args: &[String]) -> ExitCode {

@@ -9,9 +9,9 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use audit_core::{AuditWriter, WriterConfig};
+use audit_core::{AuditEvent, AuditSink, AuditWriter, EmitOutcome, WriterConfig};
 use gpu_alloc::{HostDevice, HostDeviceConfig};
 use vram_residency::{ManagerConfig, ResidencyPolicy, VramManager};
 
@@ -53,10 +53,113 @@ fn vr_aud_001_drop_event_is_in_the_database_after_flush() {
     );
     let report = log.verify(None).unwrap();
     assert!(report.is_ok(), "{report:?}");
-    // Nothing secret in the database.
-    let raw = std::fs::read(&db).unwrap();
+    // Nothing secret in the database, nor in its write-ahead log (the
+    // writer is still open, so the newest pages are only there).
+    let mut raw = std::fs::read(&db).unwrap();
+    let wal = std::fs::read(dir.path().join("audit.db-wal")).unwrap();
+    assert!(!wal.is_empty(), "the live writer's records are in the -wal");
+    raw.extend_from_slice(&wal);
     let needle = [0x42u8; 16];
     assert!(!raw.windows(16).any(|w| w == needle));
+}
+
+/// An audit sink whose queue is always full: `emit` drops everything,
+/// `send_blocking` (which waits for room) records, `flush_blocking` marks
+/// what was sent as durable.
+#[derive(Debug, Default)]
+struct AlwaysFull {
+    sent: Mutex<Vec<AuditEvent>>,
+    durable: Mutex<usize>,
+}
+
+impl AuditSink for AlwaysFull {
+    fn emit(&self, _event: AuditEvent) -> EmitOutcome {
+        EmitOutcome::Dropped
+    }
+
+    fn send_blocking(&self, event: AuditEvent) -> Result<(), audit_core::AuditError> {
+        self.sent.lock().unwrap().push(event);
+        Ok(())
+    }
+
+    fn flush_blocking(&self) -> Result<(), audit_core::AuditError> {
+        *self.durable.lock().unwrap() = self.sent.lock().unwrap().len();
+        Ok(())
+    }
+}
+
+/// VR-VER-004: a failed verification's `SealVerificationFailed` is sent
+/// with `send_blocking` (never dropped for a full queue) and flushed before
+/// `verify` returns; VR-POL-006: the same for a policy violation.
+#[test]
+fn vr_ver_004_vr_pol_006_incidents_are_never_dropped_for_a_full_queue() {
+    let sink = Arc::new(AlwaysFull::default());
+    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
+    let manager = VramManager::new(
+        ManagerConfig::new("test-worker", common::secret(), sink.clone())
+            .allocator(device.clone())
+            .policy(ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    manager.enforce_policy().unwrap();
+    let shard = manager.seal("m:0", &common::model(2 << 20, 3)).unwrap();
+    device.flip_bit(shard.buffer_id().unwrap(), 12_345).unwrap();
+    let err = manager.verify(&shard).unwrap_err();
+    assert!(err.is_security_incident(), "{err}");
+    let sent = sink.sent.lock().unwrap().clone();
+    let at = sent
+        .iter()
+        .position(|e| e.kind() == "SealVerificationFailed")
+        .expect("the incident was sent, not emitted into a full queue");
+    assert!(*sink.durable.lock().unwrap() > at, "flushed before verify returned");
+
+    // A policy violation: the production policy refuses a simulated device.
+    let sink = Arc::new(AlwaysFull::default());
+    let manager = VramManager::new(
+        ManagerConfig::new("test-worker", common::secret(), sink.clone())
+            .allocator(HostDevice::new(HostDeviceConfig::with_capacity(16 << 20)))
+            .policy(ResidencyPolicy::strict()),
+    )
+    .unwrap();
+    assert!(manager.enforce_policy().is_err());
+    let sent = sink.sent.lock().unwrap().clone();
+    let at = sent
+        .iter()
+        .position(|e| e.kind() == "PolicyViolation")
+        .expect("the violation was sent, not emitted into a full queue");
+    assert!(*sink.durable.lock().unwrap() > at, "flushed before enforce_policy returned");
+}
+
+/// VR-VER-004 against the real SQLite writer: the incident is in the
+/// database when `verify` returns, with no flush by the caller.
+#[test]
+fn vr_ver_004_the_incident_is_in_the_database_when_verify_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let secret = common::secret();
+    let writer =
+        Arc::new(AuditWriter::open(&db, "test-worker", &secret, WriterConfig::default()).unwrap());
+    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
+    let manager = VramManager::new(
+        ManagerConfig::new("test-worker", secret.clone(), writer.clone())
+            .allocator(device.clone())
+            .policy(ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    manager.enforce_policy().unwrap();
+    let shard = manager.seal("m:0", &common::model(2 << 20, 5)).unwrap();
+    device.flip_bit(shard.buffer_id().unwrap(), 999).unwrap();
+    assert!(manager.verify(&shard).is_err());
+    let log = audit_core::AuditLog::open_read(&db, "test-worker", &secret).unwrap();
+    let failed = log
+        .query(&audit_core::QueryFilter {
+            kind: Some("SealVerificationFailed".to_owned()),
+            ..audit_core::QueryFilter::default()
+        })
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].shard_id.as_deref(), Some("m:0"));
+    assert!(log.verify(None).unwrap().is_ok());
 }
 
 /// VR-AUD-002 (AC-002): every event of a shard's life carries its id, so a

@@ -231,8 +231,8 @@ fn tampered_audit_database_exits_1() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("FAILED"), "{}", text(&out));
     assert!(
-        text(&out).contains('2'),
-        "the report names the record: {}",
+        text(&out).contains("FAILED: record 2: MAC mismatch"),
+        "the report names the record and the reason: {}",
         text(&out)
     );
 }
