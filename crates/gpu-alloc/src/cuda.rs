@@ -11,26 +11,30 @@
 //!   from any thread, so every call binds the device's primary context first
 //!   (GA-016).
 //!
-//! The device pointer lives only in the private `CudaStorage`, which has no `Debug`,
-//! and no message or log line here includes it (GA-003).
+//! This module is only the thin driver layer: opening a device and the
+//! `DriverOps` calls, each a checked, bound cudarc call. The logic over
+//! them (checks, chunked copies at offsets, zeroing, freeing on drop, the
+//! reported properties) is in `driver_logic.rs`, where tests drive it with
+//! a fake driver, since no GPU is there to drive this one.
+//!
+//! The device pointer lives only in the private `DevicePtr`, which has no
+//! `Debug`, and no message or log line here includes it (GA-003).
 
 // The driver API is FFI; unsafe is confined to this module and every block
 // says why it is sound.
 #![allow(unsafe_code)]
 
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use cudarc::driver::{result, sys};
 
 use crate::VramAllocator;
-use crate::buffer::{BufferId, BufferStorage, DeviceBuffer};
+use crate::buffer::DeviceBuffer;
+use crate::driver_logic::{AllocFailure, Attribute, DriverAllocator, DriverOps};
 use crate::error::AllocError;
-use crate::properties::{Backend, CopyDirection, DeviceProperties, MemoryInfo};
-
-/// Largest single driver copy. Bounds what the driver stages internally for
-/// pageable host memory; callers can still pass slices of any size.
-const COPY_CHUNK: usize = 64 << 20;
+use crate::properties::{Backend, DeviceProperties, MemoryInfo};
 
 /// Whether the CUDA driver library (`libcuda`) can be loaded on this machine.
 ///
@@ -78,59 +82,207 @@ fn driver_error(call: &'static str, err: result::DriverError) -> AllocError {
     }
 }
 
-fn copy_error(
-    direction: CopyDirection,
-    len: usize,
-    call: &'static str,
-    err: result::DriverError,
-) -> AllocError {
-    AllocError::CopyFailed {
-        direction,
-        len: len as u64,
-        reason: driver_error(call, err).to_string(),
-    }
-}
+/// Source of [`CudaDriver::serial`].
+static NEXT_DRIVER: AtomicU64 = AtomicU64::new(1);
 
-/// A retained primary context of one device. Shared by the device and its
-/// buffers, so buffers can still free their memory after the device handle
-/// is gone; released when the last of them is dropped.
-struct Context {
+/// The thin driver layer: a retained primary context of one device, and the
+/// driver calls of [`DriverOps`], each binding the context first (GA-016).
+/// Everything else (checks, chunking, zeroing, freeing on drop, properties)
+/// is in `driver_logic.rs`, where tests drive it with a fake driver.
+///
+/// Shared by the device and its buffers, so buffers can still free their
+/// memory after the device handle is gone; the context is released when
+/// the last of them is dropped.
+struct CudaDriver {
     device: sys::CUdevice,
     context: sys::CUcontext,
+    /// Tags this driver's allocations, so another driver's are refused.
+    serial: u64,
 }
 
 // SAFETY: a CUcontext is an opaque handle that the driver API accepts from
 // any host thread (binding it with cuCtxSetCurrent is per thread, which
-// `bind` does before every call); this type never dereferences it.
-unsafe impl Send for Context {}
-// SAFETY: as above; the driver API is thread safe, and `&Context` only
+// `bind` does before every call that needs it); this type never
+// dereferences it.
+unsafe impl Send for CudaDriver {}
+// SAFETY: as above; the driver API is thread safe, and `&CudaDriver` only
 // passes the handle to it.
-unsafe impl Sync for Context {}
+unsafe impl Sync for CudaDriver {}
 
-impl Context {
+/// One live `cuMemAlloc` allocation: made only by [`CudaDriver::alloc`],
+/// consumed by [`CudaDriver::free`], so while one exists its memory is live.
+/// Holds the device address, so it has no `Debug` and is never logged.
+struct DevicePtr {
+    pointer: sys::CUdeviceptr,
+    len: usize,
+    /// The [`CudaDriver::serial`] of the driver that allocated it.
+    owner: u64,
+}
+
+impl CudaDriver {
     /// Makes this context current on the calling thread.
     fn bind(&self) -> Result<(), AllocError> {
         // SAFETY: `context` was returned by cuDevicePrimaryCtxRetain and is
-        // not released before this `Context` is dropped.
+        // not released before this `CudaDriver` is dropped.
         unsafe { result::ctx::set_current(self.context) }
             .map_err(|e| driver_error("cuCtxSetCurrent", e))
     }
+
+    /// The device address of `offset..offset + len` in `allocation`, once
+    /// that range lies inside it and the allocation is this driver's. The
+    /// logic checks ranges first; this check keeps the safe trait sound.
+    fn address(
+        &self,
+        allocation: &DevicePtr,
+        offset: u64,
+        len: usize,
+    ) -> Result<sys::CUdeviceptr, AllocError> {
+        if allocation.owner != self.serial {
+            return Err(foreign_allocation());
+        }
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= allocation.len as u64 => Ok(allocation.pointer + offset),
+            _ => Err(AllocError::OutOfBounds {
+                offset,
+                len: len as u64,
+                buffer_len: allocation.len as u64,
+            }),
+        }
+    }
+
+    fn attribute_raw(&self, attribute: sys::CUdevice_attribute) -> Result<i32, AllocError> {
+        // SAFETY: the device came from cuDeviceGet in `CudaDevice::open`.
+        unsafe { result::device::get_attribute(self.device, attribute) }
+            .map_err(|e| driver_error("cuDeviceGetAttribute", e))
+    }
 }
 
-impl Drop for Context {
+fn foreign_allocation() -> AllocError {
+    AllocError::InvalidArgument {
+        reason: "allocation belongs to another CUDA device",
+    }
+}
+
+impl Drop for CudaDriver {
     fn drop(&mut self) {
         // SAFETY: `device` came from cuDeviceGet and its primary context was
-        // retained exactly once for this `Context`.
+        // retained exactly once for this `CudaDriver`.
         if let Err(err) = unsafe { result::primary_ctx::release(self.device) } {
             tracing::warn!(error = ?err.0, "releasing the CUDA primary context failed");
         }
     }
 }
 
+impl DriverOps for CudaDriver {
+    type Allocation = DevicePtr;
+
+    fn name(&self) -> Result<String, AllocError> {
+        result::device::get_name(self.device).map_err(|e| driver_error("cuDeviceGetName", e))
+    }
+
+    fn total_memory(&self) -> Result<u64, AllocError> {
+        // SAFETY: the device came from cuDeviceGet in `CudaDevice::open`.
+        let total = unsafe { result::device::total_mem(self.device) }
+            .map_err(|e| driver_error("cuDeviceTotalMem", e))?;
+        Ok(total as u64)
+    }
+
+    fn attribute(&self, attribute: Attribute) -> Result<i32, AllocError> {
+        use sys::CUdevice_attribute as A;
+        self.attribute_raw(match attribute {
+            Attribute::ComputeCapabilityMajor => A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+            Attribute::ComputeCapabilityMinor => A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+            Attribute::Integrated => A::CU_DEVICE_ATTRIBUTE_INTEGRATED,
+            Attribute::UnifiedAddressing => A::CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING,
+            Attribute::ManagedMemory => A::CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
+            Attribute::PageableMemoryAccess => A::CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
+            Attribute::PageableMemoryAccessUsesHostPageTables => {
+                A::CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES
+            }
+            Attribute::ConcurrentManagedAccess => A::CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
+        })
+    }
+
+    fn mem_get_info(&self) -> Result<MemoryInfo, AllocError> {
+        self.bind()?;
+        let (free, total) = result::mem_get_info().map_err(|e| driver_error("cuMemGetInfo", e))?;
+        Ok(MemoryInfo {
+            total: total as u64,
+            free: free as u64,
+        })
+    }
+
+    fn alloc(&self, len: usize) -> Result<DevicePtr, AllocFailure> {
+        self.bind().map_err(AllocFailure::Driver)?;
+        // SAFETY: the context is bound on this thread; cuMemAlloc returns
+        // plain device memory, never managed memory (GA-015). The bytes are
+        // uninitialised until zeroed, which is fine for u8.
+        match unsafe { result::malloc_sync(len) } {
+            Ok(pointer) => Ok(DevicePtr {
+                pointer,
+                len,
+                owner: self.serial,
+            }),
+            Err(err) if err.0 == sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY => {
+                Err(AllocFailure::OutOfMemory)
+            }
+            Err(err) => Err(AllocFailure::Driver(driver_error("cuMemAlloc", err))),
+        }
+    }
+
+    fn free(&self, allocation: DevicePtr) -> Result<(), AllocError> {
+        // Never free in the wrong context: leak instead.
+        if allocation.owner != self.serial {
+            return Err(foreign_allocation());
+        }
+        self.bind()?;
+        // SAFETY: `allocation` was returned by cuMemAlloc in this context
+        // (same owner) and is consumed here, so it is freed exactly once;
+        // all copies are synchronous, so none is in flight.
+        unsafe { result::free_sync(allocation.pointer) }.map_err(|e| driver_error("cuMemFree", e))
+    }
+
+    fn memset_zero(&self, allocation: &DevicePtr, len: usize) -> Result<(), AllocError> {
+        let at = self.address(allocation, 0, len)?;
+        self.bind()?;
+        // SAFETY: `address` checked that `at..at + len` lies inside this
+        // driver's live allocation (live while a `DevicePtr` exists); the
+        // context is bound; the call is synchronous.
+        unsafe { result::memset_d8_sync(at, 0, len) }.map_err(|e| driver_error("cuMemsetD8", e))
+    }
+
+    fn copy_to_device(
+        &self,
+        allocation: &DevicePtr,
+        offset: u64,
+        src: &[u8],
+    ) -> Result<(), AllocError> {
+        let at = self.address(allocation, offset, src.len())?;
+        self.bind()?;
+        // SAFETY: `address` checked that `at..at + src.len()` lies inside
+        // this driver's live allocation; the context is bound; the copy is
+        // synchronous, so `src` is not used after the call returns.
+        unsafe { result::memcpy_htod_sync(at, src) }.map_err(|e| driver_error("cuMemcpyHtoD", e))
+    }
+
+    fn copy_from_device(
+        &self,
+        allocation: &DevicePtr,
+        offset: u64,
+        dst: &mut [u8],
+    ) -> Result<(), AllocError> {
+        let at = self.address(allocation, offset, dst.len())?;
+        self.bind()?;
+        // SAFETY: `address` checked that `at..at + dst.len()` lies inside
+        // this driver's live allocation; the context is bound; the copy is
+        // synchronous and `dst` is exclusively ours.
+        unsafe { result::memcpy_dtoh_sync(dst, at) }.map_err(|e| driver_error("cuMemcpyDtoH", e))
+    }
+}
+
 /// One CUDA device, opened with [`CudaDevice::open`].
 pub struct CudaDevice {
-    index: u32,
-    context: Arc<Context>,
+    inner: DriverAllocator<CudaDriver>,
 }
 
 impl CudaDevice {
@@ -151,20 +303,16 @@ impl CudaDevice {
         // SAFETY: `device` was just returned by cuDeviceGet.
         let context = unsafe { result::primary_ctx::retain(device) }
             .map_err(|e| driver_error("cuDevicePrimaryCtxRetain", e))?;
-        let context = Arc::new(Context { device, context });
-        context.bind()?;
+        let driver = Arc::new(CudaDriver {
+            device,
+            context,
+            serial: NEXT_DRIVER.fetch_add(1, Ordering::Relaxed),
+        });
+        driver.bind()?;
         tracing::info!(device = index, "opened CUDA device");
-        Ok(Arc::new(Self { index, context }))
-    }
-
-    fn attribute(&self, attribute: sys::CUdevice_attribute) -> Result<i32, AllocError> {
-        // SAFETY: the device came from cuDeviceGet in `open`.
-        unsafe { result::device::get_attribute(self.context.device, attribute) }
-            .map_err(|e| driver_error("cuDeviceGetAttribute", e))
-    }
-
-    fn flag(&self, attribute: sys::CUdevice_attribute) -> Result<bool, AllocError> {
-        self.attribute(attribute).map(|v| v != 0)
+        Ok(Arc::new(Self {
+            inner: DriverAllocator::new(index, driver),
+        }))
     }
 }
 
@@ -172,7 +320,7 @@ impl std::fmt::Debug for CudaDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Not derived: the context handle is an address.
         f.debug_struct("CudaDevice")
-            .field("index", &self.index)
+            .field("index", &self.inner.index())
             .finish_non_exhaustive()
     }
 }
@@ -183,171 +331,19 @@ impl VramAllocator for CudaDevice {
     }
 
     fn device_index(&self) -> u32 {
-        self.index
+        self.inner.index()
     }
 
     fn properties(&self) -> Result<DeviceProperties, AllocError> {
-        use sys::CUdevice_attribute as A;
-        let device = self.context.device;
-        let name =
-            result::device::get_name(device).map_err(|e| driver_error("cuDeviceGetName", e))?;
-        // SAFETY: the device came from cuDeviceGet in `open`.
-        let total = unsafe { result::device::total_mem(device) }
-            .map_err(|e| driver_error("cuDeviceTotalMem", e))?;
-        let major = self.attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
-        let minor = self.attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
-        Ok(DeviceProperties {
-            name,
-            compute_capability: (
-                u32::try_from(major).unwrap_or(0),
-                u32::try_from(minor).unwrap_or(0),
-            ),
-            integrated: self.flag(A::CU_DEVICE_ATTRIBUTE_INTEGRATED)?,
-            unified_addressing: self.flag(A::CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING)?,
-            managed_memory: self.flag(A::CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY)?,
-            pageable_memory_access: self.flag(A::CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS)?,
-            pageable_memory_access_uses_host_page_tables: self
-                .flag(A::CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES)?,
-            concurrent_managed_access: self
-                .flag(A::CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS)?,
-            // Every allocation goes through cuMemAlloc: never managed memory.
-            allocations_managed: false,
-            total_memory: total as u64,
-        })
+        self.inner.properties()
     }
 
     fn memory_info(&self) -> Result<MemoryInfo, AllocError> {
-        self.context.bind()?;
-        let (free, total) = result::mem_get_info().map_err(|e| driver_error("cuMemGetInfo", e))?;
-        Ok(MemoryInfo {
-            total: total as u64,
-            free: free as u64,
-        })
+        self.inner.memory_info()
     }
 
     fn allocate(&self, bytes: u64) -> Result<DeviceBuffer, AllocError> {
-        if bytes == 0 {
-            return Err(AllocError::ZeroSize);
-        }
-        let free = self.memory_info()?.free;
-        // Refuse up front so the error carries the numbers (the driver's own
-        // out-of-memory error does not).
-        if bytes > free {
-            return Err(AllocError::OutOfMemory {
-                requested: bytes,
-                available: free,
-            });
-        }
-        let len = usize::try_from(bytes).map_err(|_| AllocError::OutOfMemory {
-            requested: bytes,
-            available: free,
-        })?;
-        // SAFETY: the context is bound on this thread (memory_info above);
-        // cuMemAlloc returns plain device memory, never managed memory. The
-        // bytes are uninitialised until zeroed below, which is fine for u8.
-        let pointer = match unsafe { result::malloc_sync(len) } {
-            Ok(pointer) => pointer,
-            Err(err) if err.0 == sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY => {
-                // Another user took the memory between the check and the call.
-                let available = self.memory_info().map(|m| m.free).unwrap_or(0);
-                return Err(AllocError::OutOfMemory {
-                    requested: bytes,
-                    available,
-                });
-            }
-            Err(err) => return Err(driver_error("cuMemAlloc", err)),
-        };
-        let id = BufferId::next();
-        // From here the storage owns the memory: any early return frees it.
-        let storage = CudaStorage {
-            id,
-            len: bytes,
-            pointer,
-            context: Arc::clone(&self.context),
-        };
-        // Zero it so no buffer ever shows an earlier tenant's bytes (GA-021).
-        // SAFETY: `pointer` is a live allocation of exactly `len` bytes made
-        // above in the bound context.
-        unsafe { result::memset_d8_sync(pointer, 0, len) }
-            .map_err(|e| driver_error("cuMemsetD8", e))?;
-        tracing::debug!(
-            buffer = id.get(),
-            bytes,
-            device = self.index,
-            "CUDA buffer allocated"
-        );
-        Ok(DeviceBuffer::new(
-            id,
-            bytes,
-            Backend::Cuda,
-            self.index,
-            Box::new(storage),
-        ))
-    }
-}
-
-/// Device memory behind one CUDA buffer. Holds the device address, so it
-/// has no `Debug` and is never logged.
-struct CudaStorage {
-    id: BufferId,
-    len: u64,
-    pointer: sys::CUdeviceptr,
-    context: Arc<Context>,
-}
-
-impl BufferStorage for CudaStorage {
-    fn write(&mut self, offset: u64, src: &[u8]) -> Result<(), AllocError> {
-        self.context.bind()?;
-        let mut at = self.pointer + offset;
-        for piece in src.chunks(COPY_CHUNK) {
-            // SAFETY: `DeviceBuffer` checked offset + src.len() <= len, so
-            // `at..at + piece.len()` lies inside this live allocation; the
-            // context is bound; the copy is synchronous, so `piece` is not
-            // used after the call returns.
-            unsafe { result::memcpy_htod_sync(at, piece) }.map_err(|e| {
-                copy_error(CopyDirection::HostToDevice, piece.len(), "cuMemcpyHtoD", e)
-            })?;
-            at += piece.len() as u64;
-        }
-        Ok(())
-    }
-
-    fn read(&self, offset: u64, dst: &mut [u8]) -> Result<(), AllocError> {
-        self.context.bind()?;
-        let mut at = self.pointer + offset;
-        for piece in dst.chunks_mut(COPY_CHUNK) {
-            let n = piece.len();
-            // SAFETY: `DeviceBuffer` checked offset + dst.len() <= len, so
-            // `at..at + n` lies inside this live allocation; the context is
-            // bound; the copy is synchronous and `piece` is exclusively ours.
-            unsafe { result::memcpy_dtoh_sync(piece, at) }
-                .map_err(|e| copy_error(CopyDirection::DeviceToHost, n, "cuMemcpyDtoH", e))?;
-            at += n as u64;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for CudaStorage {
-    fn drop(&mut self) {
-        // Never panic here: log and leak rather than free in the wrong context.
-        if let Err(err) = self.context.bind() {
-            tracing::warn!(buffer = self.id.get(), bytes = self.len, %err, "could not bind context to free CUDA buffer; memory leaked");
-            return;
-        }
-        // SAFETY: `pointer` was returned by cuMemAlloc in this context and is
-        // freed exactly once, here; all copies are synchronous, so none is
-        // in flight.
-        match unsafe { result::free_sync(self.pointer) } {
-            Ok(()) => tracing::debug!(
-                buffer = self.id.get(),
-                bytes = self.len,
-                "CUDA buffer freed"
-            ),
-            Err(err) => {
-                tracing::warn!(buffer = self.id.get(), bytes = self.len, error = ?err.0, "cuMemFree failed; memory may be leaked")
-            }
-        }
+        self.inner.allocate(bytes)
     }
 }
 

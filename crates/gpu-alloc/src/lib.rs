@@ -54,6 +54,7 @@
 pub mod bench;
 mod buffer;
 pub mod cuda;
+mod driver_logic;
 mod error;
 mod host;
 mod properties;
