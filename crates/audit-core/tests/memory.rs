@@ -9,37 +9,12 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "../../../test-support/counting_alloc.rs"]
+mod counting_alloc;
 
 use audit_core::{AuditEvent, AuditWriter, EmitOutcome, Severity, WriterConfig};
 use common::*;
 use serde_json::json;
-
-/// Counts the bytes alive on the heap.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged and only
-// counts sizes on the side.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's layout contract is passed on as it is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 const PAYLOAD_BYTES: usize = 4096;
 
@@ -68,16 +43,15 @@ fn ac_024_memory_is_bounded_by_the_queue() {
     let blocker = rusqlite::Connection::open(&path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-    let before = LIVE.load(Ordering::Relaxed);
-    let mut peak = 0usize;
     let mut dropped = 0u64;
     let total = 5_000u64;
-    for i in 0..total {
-        if writer.emit(big_event(i)) == EmitOutcome::Dropped {
-            dropped += 1;
+    let ((), peak) = counting_alloc::peak_during(|| {
+        for i in 0..total {
+            if writer.emit(big_event(i)) == EmitOutcome::Dropped {
+                dropped += 1;
+            }
         }
-        peak = peak.max(LIVE.load(Ordering::Relaxed).saturating_sub(before));
-    }
+    });
     // Queue (32) + the batch in the writer's hands (8) + slack for one
     // event in flight; every event is a little over 4 KiB.
     let bound = (32 + 8 + 8) * (PAYLOAD_BYTES + 1024);

@@ -330,6 +330,11 @@ impl ChunkedHasher {
     pub fn update(&mut self, mut data: &[u8]) {
         const BATCH_BYTES: usize = BATCH_CHUNKS * CHUNK_SIZE;
         self.bytes = self.bytes.saturating_add(data.len() as u64);
+        // One exact batch, once: growing by doubling would overshoot to
+        // 24 MiB and hold the old buffer too while it moves.
+        if self.batch.capacity() < BATCH_BYTES && !data.is_empty() {
+            self.batch.reserve_exact(BATCH_BYTES - self.batch.len());
+        }
         while !data.is_empty() {
             let room = BATCH_BYTES - self.batch.len();
             let (now, later) = data.split_at(room.min(data.len()));
@@ -405,6 +410,42 @@ impl ShardDigester {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SC-CHUNK-003: stored leaves are checked against the sealed root once;
+    /// then a chunk is re-checked against its leaf alone. A stored leaf
+    /// that was changed no longer gives the root; a changed chunk byte is a
+    /// mismatch at that chunk; the wrong leaf count is refused.
+    #[test]
+    fn sc_chunk_003_stored_leaves_check_against_the_root_then_chunks_alone() {
+        let data: Vec<u8> = (0..5 * CHUNK_SIZE + 77).map(|i| (i % 253) as u8).collect();
+        let sealed = ChunkTree::from_bytes(&data);
+        let stored = sealed.leaves().to_vec();
+        let rebuilt = ChunkTree::from_leaves(stored.clone(), data.len() as u64).unwrap();
+        assert_eq!(rebuilt.root(), sealed.root());
+        for index in 0..rebuilt.chunk_count() {
+            let range = rebuilt.chunk_range(index).unwrap();
+            let chunk = &data[range.start as usize..range.end as usize];
+            assert_eq!(rebuilt.check_chunk(index, chunk), Ok(()));
+            let mut changed = chunk.to_vec();
+            changed[chunk.len() / 2] ^= 1;
+            assert_eq!(
+                rebuilt.check_chunk(index, &changed),
+                Err(ChunkedError::Mismatch { index })
+            );
+        }
+        let mut forged = stored.clone();
+        forged[3] = leaf_hash(b"another chunk");
+        let forged = ChunkTree::from_leaves(forged, data.len() as u64).unwrap();
+        assert_ne!(forged.root(), sealed.root());
+        assert!(matches!(
+            ChunkTree::from_leaves(stored[..5].to_vec(), data.len() as u64),
+            Err(ChunkedError::LeafCountMismatch { .. })
+        ));
+        assert!(matches!(
+            rebuilt.check_chunk(6, b"x"),
+            Err(ChunkedError::NoSuchChunk { index: 6, count: 6 })
+        ));
+    }
 
     fn leaves(n: usize) -> Vec<Digest> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
