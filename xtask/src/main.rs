@@ -194,7 +194,9 @@ fn release_features() -> ExitCode {
     };
     let tree = String::from_utf8_lossy(&output.stdout);
     if !tree.contains("vram-residency") {
-        eprintln!("xtask release-features: vramctl's tree does not list vram-residency; is this check still looking at the right crate?");
+        eprintln!(
+            "xtask release-features: vramctl's tree does not list vram-residency; is this check still looking at the right crate?"
+        );
         return ExitCode::FAILURE;
     }
     if tree.contains("feature \"test-util\"") {

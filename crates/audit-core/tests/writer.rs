@@ -174,12 +174,7 @@ fn ac_023_blocking_calls_on_the_writer_thread_are_refused() {
     let w = Arc::clone(&writer);
     let outcomes = std::thread::Builder::new()
         .name("audit-writer".to_owned())
-        .spawn(move || {
-            (
-                w.flush_blocking(),
-                w.send_blocking(event(1)),
-            )
-        })
+        .spawn(move || (w.flush_blocking(), w.send_blocking(event(1))))
         .unwrap()
         .join()
         .unwrap();

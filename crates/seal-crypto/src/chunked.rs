@@ -471,8 +471,10 @@ mod tests {
         }
     }
 
+    /// SC-CHUNK-002: every chunk verifies against the root alone with its
+    /// audit path; no other chunk, index or byte does.
     #[test]
-    fn every_proof_verifies_and_no_other_chunk_does() {
+    fn sc_chunk_002_every_proof_verifies_and_no_other_chunk_does() {
         // Small chunk contents stand in for leaves via a tree of known leaves.
         for n in 1..20u64 {
             let data: Vec<u8> = (0..n * CHUNK_SIZE as u64 - 3)

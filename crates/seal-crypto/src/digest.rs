@@ -222,16 +222,24 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// SC-DIG-001: `Display` is 64 lower-case hex digits; `FromStr` takes
+    /// either case.
     #[test]
-    fn hex_round_trip_and_case() {
+    fn sc_dig_001_hex_round_trip_and_case() {
         let d = sha256(b"abc");
+        assert_eq!(
+            d.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let upper = d.to_string().to_uppercase();
         assert_eq!(upper.parse::<Digest>().unwrap(), d);
         assert_eq!(d.to_hex().parse::<Digest>().unwrap(), d);
     }
 
+    /// SC-DIG-001: other lengths and non-hex text are typed errors, with
+    /// the position.
     #[test]
-    fn parse_errors_are_typed() {
+    fn sc_dig_001_parse_errors_are_typed() {
         assert_eq!(
             "abc".parse::<Digest>(),
             Err(DigestError::WrongLength {

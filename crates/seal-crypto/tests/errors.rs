@@ -190,8 +190,10 @@ fn any_signature_mismatch_is_one_error_kind() {
     assert!(verify(&key, &c, parsed.as_bytes()).is_ok());
 }
 
+/// SC-KEY-001: secrets and keys of 32 to 1024 bytes; the error names the
+/// bound.
 #[test]
-fn key_bounds_name_the_bound() {
+fn sc_key_001_key_bounds_name_the_bound() {
     for (len, want) in [
         (0, KeyError::Empty),
         (
@@ -230,8 +232,10 @@ fn errors_never_show_key_bytes() {
     }
 }
 
+/// SC-CHUNK-002: a changed chunk, a wrong index or a chunk of the wrong
+/// length for its position are typed errors.
 #[test]
-fn chunk_errors_are_typed() {
+fn sc_chunk_002_chunk_errors_are_typed() {
     let tree = ChunkTree::from_bytes(&[0; 10]);
     assert_eq!(
         tree.check_chunk(0, &[1; 10]),

@@ -18,7 +18,11 @@ const MIB: usize = 1 << 20;
 /// never whole in memory).
 fn piece(index: usize, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| ((index * 7919 + i) as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
+        .map(|i| {
+            ((index * 7919 + i) as u32)
+                .wrapping_mul(2_654_435_761)
+                .to_be_bytes()[0]
+        })
         .collect()
 }
 

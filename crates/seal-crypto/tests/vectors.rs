@@ -121,7 +121,9 @@ fn file_digest_matches_sha256sum() {
         // `cargo xtask ci` sets VRAM_REQUIRE_TOOLS=1: there a missing tool
         // fails the test instead of quietly narrowing it.
         _ if std::env::var_os("VRAM_REQUIRE_TOOLS").is_some_and(|v| v == "1") => {
-            panic!("sha256sum is required under `cargo xtask ci` (VRAM_REQUIRE_TOOLS=1); install coreutils")
+            panic!(
+                "sha256sum is required under `cargo xtask ci` (VRAM_REQUIRE_TOOLS=1); install coreutils"
+            )
         }
         _ => eprintln!("sha256sum not available: compared with the in-memory digest only"),
     }

@@ -111,7 +111,10 @@ fn vr_ver_004_vr_pol_006_incidents_are_never_dropped_for_a_full_queue() {
         .iter()
         .position(|e| e.kind() == "SealVerificationFailed")
         .expect("the incident was sent, not emitted into a full queue");
-    assert!(*sink.durable.lock().unwrap() > at, "flushed before verify returned");
+    assert!(
+        *sink.durable.lock().unwrap() > at,
+        "flushed before verify returned"
+    );
 
     // A policy violation: the production policy refuses a simulated device.
     let sink = Arc::new(AlwaysFull::default());
@@ -127,7 +130,10 @@ fn vr_ver_004_vr_pol_006_incidents_are_never_dropped_for_a_full_queue() {
         .iter()
         .position(|e| e.kind() == "PolicyViolation")
         .expect("the violation was sent, not emitted into a full queue");
-    assert!(*sink.durable.lock().unwrap() > at, "flushed before enforce_policy returned");
+    assert!(
+        *sink.durable.lock().unwrap() > at,
+        "flushed before enforce_policy returned"
+    );
 }
 
 /// VR-VER-004 against the real SQLite writer: the incident is in the

@@ -478,3 +478,104 @@ fn vr_ver_005_bad_verify_requests_are_not_incidents() {
         .verify_with(&shard, &VerifyMode::Chunks(vec![1]))
         .unwrap();
 }
+
+/// VR-CFG-002: a new manager is `Starting` and refuses to seal, recording
+/// nothing, until `enforce_policy()` passes; then it is `Ready` and seals.
+#[test]
+fn vr_cfg_002_nothing_is_sealed_before_the_policy_check() {
+    let r = rig(8 * MIB);
+    let manager = vram_residency::VramManager::new(
+        vram_residency::ManagerConfig::new("w", common::secret(), r.audit.clone())
+            .allocator(r.device.clone())
+            .policy(vram_residency::ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    let before = kinds(&r.audit).len();
+    assert_eq!(manager.state(), WorkerState::Starting);
+    assert!(matches!(
+        manager.seal("a", b"weights"),
+        Err(ResidencyError::PolicyNotChecked)
+    ));
+    assert_eq!(kinds(&r.audit).len(), before, "nothing recorded");
+    assert_eq!(manager.capacity().unwrap().used_by_shards, 0);
+    manager.enforce_policy().unwrap();
+    assert_eq!(manager.state(), WorkerState::Ready);
+    manager.seal("a", b"weights").unwrap();
+}
+
+/// VR-ERR-001: `is_retriable` is true for `InsufficientVram` and transient
+/// device failures only; `is_security_incident` for integrity and policy
+/// violations only; memory errors give the numbers.
+#[test]
+fn vr_err_001_errors_are_classified_exactly() {
+    use gpu_alloc::AllocError;
+    let cases: Vec<(ResidencyError, bool, bool)> = vec![
+        (
+            ResidencyError::InsufficientVram {
+                needed: 10,
+                available: 3,
+            },
+            true,
+            false,
+        ),
+        (
+            ResidencyError::Device(AllocError::OutOfMemory {
+                requested: 10,
+                available: 3,
+            }),
+            true,
+            false,
+        ),
+        (
+            ResidencyError::Device(AllocError::Transient {
+                requested: 10,
+                reason: "busy".into(),
+            }),
+            true,
+            false,
+        ),
+        (ResidencyError::Device(AllocError::ZeroSize), false, false),
+        (
+            ResidencyError::IntegrityViolation {
+                shard_id: "s".into(),
+                reason: "r".into(),
+            },
+            false,
+            true,
+        ),
+        (
+            ResidencyError::PolicyViolation {
+                violations: "v".into(),
+            },
+            false,
+            true,
+        ),
+        (ResidencyError::PolicyNotChecked, false, false),
+        (ResidencyError::EmptyModel, false, false),
+        (
+            ResidencyError::UnknownShard {
+                shard_id: "s".into(),
+            },
+            false,
+            false,
+        ),
+        (
+            ResidencyError::WorkerStopped { reason: "r".into() },
+            false,
+            false,
+        ),
+    ];
+    for (error, retriable, incident) in cases {
+        assert_eq!(error.is_retriable(), retriable, "{error}");
+        assert_eq!(error.is_security_incident(), incident, "{error}");
+    }
+    let message = ResidencyError::InsufficientVram {
+        needed: 4096,
+        available: 1024,
+    }
+    .to_string();
+    assert!(
+        message.contains("4096") && message.contains("1024"),
+        "{message}"
+    );
+}
