@@ -13,12 +13,15 @@
 //!   count and a fixed, printed seed.
 //! - `cargo xtask spec-ids` — every requirement ID cited in code exists in
 //!   `.specs/`; lists the IDs no test cites (see [`spec_ids`]).
+//! - `cargo xtask mutants [CRATE...] [--in-diff]` — mutation testing (see
+//!   [`mutants`]).
 //! - `cargo xtask gpu-bundle` — builds the test binaries and `vramctl` in
 //!   release, stripped, into `.gpu/` with a `run.sh` that runs the CUDA
 //!   checks on a machine that has a GPU but no Rust toolchain (see
 //!   `docs/gpu-checks.md`).
 
 mod gpu_bundle;
+mod mutants;
 mod spec_ids;
 
 use std::process::{Command, ExitCode};
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Some("gpu-bundle") => gpu_bundle::run(&workspace_root()),
         Some("spec-ids") => spec_ids::run(&workspace_root()),
         Some("release-features") => release_features(),
+        Some("mutants") => mutants::run(&workspace_root(), args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -57,7 +61,8 @@ commands:
   proptest   every property test with PROPTEST_CASES=2048 and a fixed seed
   gpu-bundle release test binaries + vramctl + run.sh in .gpu/, for a GPU machine
   spec-ids   fails when code cites a requirement ID that .specs/ does not define; lists IDs no test cites
-  release-features  fails if a release vramctl would be built with vram-residency's test-util feature";
+  release-features  fails if a release vramctl would be built with vram-residency's test-util feature
+  mutants [CRATE...] [--in-diff] [--shard K/N]  mutation testing with cargo-mutants; caught/missed per crate (docs/testing.md)";
 
 /// One step of a gate: a name for the summary and the cargo arguments.
 struct Step {
