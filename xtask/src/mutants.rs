@@ -61,6 +61,10 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
     let mut summaries = Vec::new();
     for name in &crates {
         let out = root.join("target").join("mutants").join(name);
+        if let Err(e) = std::fs::create_dir_all(&out) {
+            eprintln!("xtask mutants: cannot create {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
         let mut command = Command::new("cargo");
         command
             .current_dir(root)
@@ -125,7 +129,9 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("xtask mutants: {problem}\nusage: cargo xtask mutants [CRATE...] [--in-diff] [--shard K/N]");
+    eprintln!(
+        "xtask mutants: {problem}\nusage: cargo xtask mutants [CRATE...] [--in-diff] [--shard K/N]"
+    );
     ExitCode::from(2)
 }
 
@@ -188,7 +194,11 @@ impl Summary {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let count = |key: &str| json.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let count = |key: &str| {
+            json.get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
         let missed_list = std::fs::read_to_string(dir.join("missed.txt"))
             .unwrap_or_default()
             .lines()

@@ -236,10 +236,75 @@ mod tests {
         assert_eq!(d.to_hex().parse::<Digest>().unwrap(), d);
     }
 
+    /// SC-DIG-001: equality is constant-time equality of all 32 bytes
+    /// (`ct_eq`), and `Hash` agrees with it.
+    #[test]
+    fn sc_dig_001_equality_and_hash_look_at_every_byte() {
+        use std::hash::{BuildHasher, RandomState};
+        assert!(ct_eq(b"same bytes", b"same bytes"));
+        assert!(!ct_eq(b"same bytes", b"same bytez"));
+        assert!(!ct_eq(b"short", b"shorter"));
+        assert!(ct_eq(b"", b""));
+        let a = sha256(b"a");
+        let mut b_bytes = *a.as_bytes();
+        b_bytes[31] ^= 1;
+        let b = Digest::from_bytes(b_bytes);
+        assert_ne!(a, b);
+        let state = RandomState::new();
+        assert_ne!(state.hash_one(a), state.hash_one(b));
+        assert_eq!(state.hash_one(a), state.hash_one(sha256(b"a")));
+        assert_eq!(format!("{a:?}"), format!("Digest({a})"));
+    }
+
+    /// `sha256_reader` retries a read that was interrupted and stops at
+    /// any other error.
+    #[test]
+    fn reader_retries_interruptions_and_reports_errors() {
+        struct Flaky {
+            calls: u32,
+            then: io::ErrorKind,
+        }
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.calls += 1;
+                match self.calls {
+                    1 => Err(io::Error::from(io::ErrorKind::Interrupted)),
+                    2 => {
+                        buf[..3].copy_from_slice(b"abc");
+                        Ok(3)
+                    }
+                    3 if self.then == io::ErrorKind::Interrupted => Ok(0),
+                    _ => Err(io::Error::from(self.then)),
+                }
+            }
+        }
+        let (digest, n) = sha256_reader(Flaky {
+            calls: 0,
+            then: io::ErrorKind::Interrupted,
+        })
+        .unwrap();
+        assert_eq!((digest, n), (sha256(b"abc"), 3));
+        let err = sha256_reader(Flaky {
+            calls: 0,
+            then: io::ErrorKind::PermissionDenied,
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        let stream = Sha256Stream::new();
+        assert_eq!(format!("{stream:?}"), "Sha256Stream { bytes: 0, .. }");
+    }
+
     /// SC-DIG-001: other lengths and non-hex text are typed errors, with
     /// the position.
     #[test]
     fn sc_dig_001_parse_errors_are_typed() {
+        assert_eq!(
+            "abcdef0123".parse::<Digest>(),
+            Err(DigestError::WrongLength {
+                expected: 32,
+                actual: 5
+            })
+        );
         assert_eq!(
             "abc".parse::<Digest>(),
             Err(DigestError::WrongLength {
