@@ -108,9 +108,9 @@ pub enum VerifyError {
         "the consistency proof does not rebuild the old root: it is not a proof from this old checkpoint; fetch it again for these sizes"
     )]
     OldRootMismatch,
-    /// The proof rebuilds the old root but not the new one.
+    /// The proof does not lead from the old root to the new one.
     #[error(
-        "the consistency proof does not lead to the new root: the new tree does not extend the old one (rewritten history or a fork); keep both checkpoints as evidence"
+        "the consistency proof does not lead from the old root to the new root: the new tree does not extend the old one (rewritten history or a fork), or the proof is corrupt; keep both checkpoints as evidence"
     )]
     NewRootMismatch,
 }
@@ -222,6 +222,12 @@ pub fn verify_inclusion<P: AsRef<[u8]>>(
 /// Equal sizes need an empty proof and equal roots (different roots are a
 /// fork: [`VerifyError::EqualSizesDifferentRoots`]). An old size of 0 is
 /// refused ([`VerifyError::OldTreeEmpty`]) as in transparency-dev/merkle.
+///
+/// A proof does not pin the sizes on its own (the same hashes prove
+/// `1 → 7` and `1 → 8`): take each size together with its root from a
+/// signed checkpoint. When the old size is a power of two the old root
+/// starts the chain, so a forged history shows as
+/// [`VerifyError::NewRootMismatch`]; otherwise as either mismatch.
 pub fn verify_consistency<P: AsRef<[u8]>>(
     old_size: u64,
     new_size: u64,
