@@ -15,6 +15,10 @@
 //!   (RFC 9162 §2.1.3.1, §2.1.4.1), from any [`HashStore`] in O(log n) reads.
 //! - [`verify`]: inclusion and consistency verification (RFC 9162 §2.1.3.2,
 //!   §2.1.4.2) with every hash length and size checked.
+//! - [`keys`], [`note`], [`cosignature`]: C2SP signed notes with Ed25519
+//!   (0x01) signatures and timestamped Ed25519 cosignatures (0x04).
+//! - [`checkpoint`]: C2SP checkpoints, and [`open_checkpoint`], which trusts
+//!   one only if the log's own key signed it.
 //!
 //! The design decision that shapes the rest: **the tree lives in a store this
 //! crate does not own.** A log keeps one hash per complete subtree in an
@@ -24,32 +28,57 @@
 //! millions of entries, tiles fetched over HTTP, and the in-memory tree of a
 //! test; and a verifier never needs SQLite.
 //!
-//! Everything that takes hashes from outside refuses, with a typed error
-//! that says what to do next, anything malformed: a 31-byte hash, an index
-//! past the end, a proof of the wrong length. Nothing panics on input.
+//! Everything that parses input refuses, with a typed error that says what
+//! to do next, anything not canonical: a 31-byte hash, a size of `08`, a
+//! vkey whose ID does not match, a 101st signature. Nothing panics on input.
 //!
 //! ```
-//! use tlog::{MemoryHashStore, inclusion_proof, leaf_hash, tree_root, verify_inclusion};
+//! use tlog::{
+//!     Checkpoint, MemoryHashStore, SignatureType, SignerKey, inclusion_proof, leaf_hash,
+//!     open_checkpoint, tree_root, verify_inclusion,
+//! };
 //!
+//! // The log: append entries, compute the root, sign a checkpoint.
 //! let mut tree = MemoryHashStore::new();
 //! for entry in ["sealed shard-0", "verified shard-0", "freed shard-0"] {
 //!     tree.append(entry.as_bytes())?;
 //! }
+//! let origin = "example.com/gpu-audit-log";
+//! let log_key = SignerKey::from_seed(origin, SignatureType::Ed25519, &[7; 32])?;
 //! let root = tree_root(&tree, tree.size())?;
+//! let note = Checkpoint::new(origin, tree.size(), root)?.sign(&log_key)?;
 //! let proof = inclusion_proof(&tree, tree.size(), 1)?;
-//! verify_inclusion(leaf_hash(b"verified shard-0").as_bytes(), 1, 3, &proof, root.as_bytes())?;
+//!
+//! // A verifier holding only the log's public key (its vkey string).
+//! let vkey = log_key.verifier_key().to_string();
+//! let signed = open_checkpoint(&note.to_bytes(), origin, &vkey.parse()?, &[])?;
+//! let checkpoint = signed.checkpoint();
+//! verify_inclusion(
+//!     leaf_hash(b"verified shard-0").as_bytes(),
+//!     1,
+//!     checkpoint.size(),
+//!     &proof,
+//!     checkpoint.root().as_bytes(),
+//! )?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod checkpoint;
+pub mod cosignature;
 pub mod hash;
+pub mod keys;
+pub mod note;
 pub mod prove;
 pub mod store;
 mod text;
 pub mod verify;
 
+pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint, open_checkpoint};
 pub use hash::{EMPTY_ROOT, HASH_SIZE, Hash, HashError, leaf_hash, merkle_root, node_hash};
+pub use keys::{KeyError, KeyId, SignError, SignatureType, SignerKey, VerifierKey};
+pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, VerifiedNote, VerifiedSignature};
 pub use prove::{ProveError, consistency_proof, inclusion_proof, tree_root};
 pub use store::{HashStore, MAX_TREE_SIZE, MemoryHashStore, hashes_to_append};
 pub use verify::{HashRole, VerifyError, verify_consistency, verify_inclusion};

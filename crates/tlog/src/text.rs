@@ -1,12 +1,13 @@
-//! The text encoding every C2SP format shares: standard, padded base64
-//! (RFC 4648 §4).
+//! The text pieces every C2SP format shares: standard, padded base64
+//! (RFC 4648 §4) and ASCII decimals without leading zeroes.
 //!
 //! Decoding is strict on purpose: a non-canonical encoding (bad padding, set
-//! trailing bits) is refused, so one value has exactly
+//! trailing bits, a `+5` or `007` size) is refused, so one value has exactly
 //! one text form and two parties can never read the same bytes differently.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+
 
 /// Standard base64 with padding.
 pub(crate) fn encode_base64(bytes: &[u8]) -> String {
@@ -22,9 +23,55 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).ok()
 }
 
+/// Parses an ASCII decimal with no sign and no leading zeroes (`0` itself is
+/// allowed), as C2SP writes tree sizes, indexes and timestamps. `None` when
+/// the text is empty, has any other character, a leading zero, or does not
+/// fit in a `u64`.
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    match bytes {
+        [] => return None,
+        [b'0'] => return Some(0),
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    let mut value: u64 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
+    }
+    Some(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// TL-CKPT-002: sizes are canonical decimals.
+    #[test]
+    fn decimals_are_canonical() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("8"), Some(8));
+        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "08",
+            "00",
+            "+8",
+            "-8",
+            " 8",
+            "8 ",
+            "1e3",
+            "18446744073709551616",
+            "٣",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
 
     /// TL-NOTE-003: base64 is standard, padded and canonical.
     #[test]
