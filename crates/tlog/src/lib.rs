@@ -19,6 +19,9 @@
 //!   (0x01) signatures and timestamped Ed25519 cosignatures (0x04).
 //! - [`checkpoint`]: C2SP checkpoints, and [`open_checkpoint`], which trusts
 //!   one only if the log's own key signed it.
+//! - [`policy`]: k-of-n witness policies over cosigned checkpoints.
+//! - [`tlog_proof`], [`add_checkpoint`]: the C2SP `tlog-proof` and
+//!   tlog-witness `add-checkpoint` text forms.
 //!
 //! The design decision that shapes the rest: **the tree lives in a store this
 //! crate does not own.** A log keeps one hash per complete subtree in an
@@ -65,20 +68,26 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod add_checkpoint;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;
 pub mod keys;
 pub mod note;
+pub mod policy;
 pub mod prove;
 pub mod store;
 mod text;
+pub mod tlog_proof;
 pub mod verify;
 
+pub use add_checkpoint::{AddCheckpointError, AddCheckpointRequest, ConsistencyCheckError};
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint, open_checkpoint};
 pub use hash::{EMPTY_ROOT, HASH_SIZE, Hash, HashError, leaf_hash, merkle_root, node_hash};
 pub use keys::{KeyError, KeyId, SignError, SignatureType, SignerKey, VerifierKey};
 pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, VerifiedNote, VerifiedSignature};
+pub use policy::{PolicyError, PolicyReport, WitnessCosignature, WitnessPolicy};
 pub use prove::{ProveError, consistency_proof, inclusion_proof, tree_root};
 pub use store::{HashStore, MAX_TREE_SIZE, MemoryHashStore, hashes_to_append};
+pub use tlog_proof::{TlogProof, TlogProofError};
 pub use verify::{HashRole, VerifyError, verify_consistency, verify_inclusion};

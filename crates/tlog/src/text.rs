@@ -1,5 +1,6 @@
 //! The text pieces every C2SP format shares: standard, padded base64
-//! (RFC 4648 §4) and ASCII decimals without leading zeroes.
+//! (RFC 4648 §4), ASCII decimals without leading zeroes, and blocks of
+//! base64 hash lines ended by an empty line.
 //!
 //! Decoding is strict on purpose: a non-canonical encoding (bad padding, set
 //! trailing bits, a `+5` or `007` size) is refused, so one value has exactly
@@ -8,6 +9,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::hash::{Hash, HashError};
 
 /// Standard base64 with padding.
 pub(crate) fn encode_base64(bytes: &[u8]) -> String {
@@ -45,6 +47,42 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
             .checked_add(u64::from(b.wrapping_sub(b'0')))?;
     }
     Some(value)
+}
+
+/// Takes the next line (without its `\n`) off `rest`.
+pub(crate) fn next_line<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let (line, tail) = rest.split_once('\n')?;
+    *rest = tail;
+    Some(line)
+}
+
+/// Reads base64 hash lines up to the empty line; `rest` is left after it.
+pub(crate) fn hash_lines(rest: &mut &str, max: usize) -> Result<Vec<Hash>, HashLinesError> {
+    let mut hashes = Vec::new();
+    loop {
+        let line = next_line(rest).ok_or(HashLinesError::NoEmptyLine)?;
+        if line.is_empty() {
+            return Ok(hashes);
+        }
+        if hashes.len() == max {
+            return Err(HashLinesError::TooMany);
+        }
+        let hash = Hash::from_base64(line).map_err(|source| HashLinesError::Bad {
+            number: hashes.len() + 1,
+            source,
+        })?;
+        hashes.push(hash);
+    }
+}
+
+/// What [`hash_lines`] found wrong.
+pub(crate) enum HashLinesError {
+    /// The text ended before an empty line.
+    NoEmptyLine,
+    /// More than the maximum number of lines.
+    TooMany,
+    /// Line `number` (from 1) is not a base64 hash.
+    Bad { number: usize, source: HashError },
 }
 
 #[cfg(test)]
