@@ -125,7 +125,9 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("xtask mutants: {problem}\nusage: cargo xtask mutants [CRATE...] [--in-diff] [--shard K/N]");
+    eprintln!(
+        "xtask mutants: {problem}\nusage: cargo xtask mutants [CRATE...] [--in-diff] [--shard K/N]"
+    );
     ExitCode::from(2)
 }
 
@@ -188,7 +190,11 @@ impl Summary {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let count = |key: &str| json.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let count = |key: &str| {
+            json.get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
         let missed_list = std::fs::read_to_string(dir.join("missed.txt"))
             .unwrap_or_default()
             .lines()
