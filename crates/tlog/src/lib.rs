@@ -88,6 +88,12 @@ pub use keys::{KeyError, KeyId, SignError, SignatureType, SignerKey, VerifierKey
 pub use note::{MAX_SIGNATURES, Note, NoteError, NoteSignature, VerifiedNote, VerifiedSignature};
 pub use policy::{PolicyError, PolicyReport, WitnessCosignature, WitnessPolicy};
 pub use prove::{ProveError, consistency_proof, inclusion_proof, tree_root};
-pub use store::{HashStore, MAX_TREE_SIZE, MemoryHashStore, hashes_to_append};
+pub use store::{
+    HashStore, MAX_TREE_SIZE, MemoryHashStore, hashes_to_append, split_stored_hash_index,
+    stored_hash_count, stored_hash_index,
+};
 pub use tlog_proof::{TlogProof, TlogProofError};
-pub use verify::{HashRole, VerifyError, verify_consistency, verify_inclusion};
+pub use verify::{
+    HashRole, VerifyError, consistency_proof_len, inclusion_proof_len, verify_consistency,
+    verify_inclusion,
+};
