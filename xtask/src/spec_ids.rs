@@ -1,9 +1,10 @@
 //! `cargo xtask spec-ids`: requirement IDs that are true.
 //!
 //! Every requirement in `.specs/*.md` is defined as `**ID**` (`SC-KEY-002`,
-//! `GA-008`, `AC-045`, `VR-VER-004`). Tests cite the IDs they cover in their
-//! names (`ac_045_...`, `ga_002_ga_015_...`), in comments (`AC-045`), or, in
-//! BDD features, as tags (`@VR-POL-001`). This check fails when anything
+//! `GA-008`, `AC-045`, `VR-VER-004`, `TL-PROOF-001`). Tests cite the IDs
+//! they cover in their names (`ac_045_...`, `ga_002_ga_015_...`,
+//! `tl_proof_001_...`), in comments (`AC-045`), or, in BDD features, as tags
+//! (`@VR-POL-001`). This check fails when anything
 //! cites an ID the specs do not define, and lists the IDs no test cites.
 //!
 //! Test code is: files under a `tests/` folder, the BDD crate, and in a
@@ -85,8 +86,8 @@ fn check(root: &Path) -> Result<ExitCode, String> {
 
 /// The IDs defined as `**ID**` in the spec files.
 fn defined_ids(specs: &Path) -> Result<BTreeSet<String>, String> {
-    let definition =
-        Regex::new(r"\*\*((?:SC|GA|AC|VR)(?:-[A-Z]+)?-[0-9]{3})\*\*").map_err(|e| e.to_string())?;
+    let definition = Regex::new(r"\*\*((?:SC|GA|AC|VR|TL)(?:-[A-Z]+)?-[0-9]{3})\*\*")
+        .map_err(|e| e.to_string())?;
     let mut ids = BTreeSet::new();
     for file in files(specs)? {
         let text = std::fs::read_to_string(&file)
@@ -107,14 +108,15 @@ fn defined_ids(specs: &Path) -> Result<BTreeSet<String>, String> {
     Ok(ids)
 }
 
-/// IDs cited in `text`: upper-case (`AC-045`, `VR-VER-004`, `@GA-008`) or
-/// as parts of test names (`ac_045_`, `sc_key_002`, `ga_002_ga_015_`).
+/// IDs cited in `text`: upper-case (`AC-045`, `VR-VER-004`, `@GA-008`,
+/// `TL-PROOF-001`) or as parts of test names (`ac_045_`, `sc_key_002`,
+/// `ga_002_ga_015_`, `tl_proof_001_`).
 fn cited_ids(text: &str) -> BTreeSet<String> {
     // Built per call: the pattern is a constant that compiles.
-    let Ok(upper) = Regex::new(r"\b((?:SC|GA|AC|VR)(?:-[A-Z]+)?-[0-9]{3})\b") else {
+    let Ok(upper) = Regex::new(r"\b((?:SC|GA|AC|VR|TL)(?:-[A-Z]+)?-[0-9]{3})\b") else {
         return BTreeSet::new();
     };
-    let Ok(lower) = Regex::new(r"(?:^|[^a-z0-9])((?:sc|ga|ac|vr)(?:_[a-z]+)?_[0-9]{3})") else {
+    let Ok(lower) = Regex::new(r"(?:^|[^a-z0-9])((?:sc|ga|ac|vr|tl)(?:_[a-z]+)?_[0-9]{3})") else {
         return BTreeSet::new();
     };
     let mut ids: BTreeSet<String> = upper
@@ -194,6 +196,44 @@ mod tests {
                 "SC-KEY-002",
                 "VR-VER-004"
             ]
+        );
+    }
+
+    #[test]
+    fn tlog_ids_are_found_in_both_forms() {
+        let text = "/// TL-PROOF-001 and TL-HASH-002\nfn tl_ckpt_002_tl_ckpt_003_pitfalls() {}\nfn tl_wit_004_x() {}\nfn prop_tl_store_001() {}\nhtml_001 tlx_001 TLX-001";
+        let ids: Vec<String> = cited_ids(text).into_iter().collect();
+        assert_eq!(
+            ids,
+            [
+                "TL-CKPT-002",
+                "TL-CKPT-003",
+                "TL-HASH-002",
+                "TL-PROOF-001",
+                "TL-STORE-001",
+                "TL-WIT-004"
+            ]
+        );
+    }
+
+    #[test]
+    fn tlog_definitions_are_found() {
+        let dir = std::env::temp_dir().join(format!("spec-ids-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("tlog.md"),
+            "- **TL-HASH-001** leaves.\n- **TL-PROOF-004** reads.\n- **AC-001** x.\n- TL-VER-001 is not a definition.\n",
+        )
+        .unwrap();
+        let ids = defined_ids(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            ids,
+            BTreeSet::from([
+                "AC-001".to_owned(),
+                "TL-HASH-001".to_owned(),
+                "TL-PROOF-004".to_owned()
+            ])
         );
     }
 

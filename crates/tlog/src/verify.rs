@@ -1,0 +1,337 @@
+//! Proof verification: inclusion (RFC 9162 §2.1.3.2) and consistency
+//! (RFC 9162 §2.1.4.2), exactly as the RFC writes them, after checks that
+//! the RFC leaves implicit.
+//!
+//! Hashes come in as byte slices because they come from the outside (a
+//! proof file, a database, an HTTP body): every one must be exactly 32
+//! bytes, and a wrong length is [`VerifyError::HashLength`], never a panic.
+//! The number of proof hashes is checked against what the sizes require
+//! before any hashing, so an error says *which* part is wrong.
+
+use crate::hash::{HASH_SIZE, Hash, node_hash};
+
+/// Which hash of a verification had the wrong length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashRole {
+    /// The leaf hash being proved.
+    Leaf,
+    /// The root of the (only, or new) tree.
+    Root,
+    /// The root of the old tree in a consistency proof.
+    OldRoot,
+    /// Proof hash number `.0` (from 0).
+    Proof(usize),
+}
+
+impl std::fmt::Display for HashRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Leaf => f.write_str("the leaf hash"),
+            Self::Root => f.write_str("the root hash"),
+            Self::OldRoot => f.write_str("the old root hash"),
+            Self::Proof(i) => write!(f, "proof hash {i}"),
+        }
+    }
+}
+
+/// Why a proof did not verify. Each message says what to do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// A hash is not 32 bytes.
+    #[error(
+        "{role} is {len} bytes, not {HASH_SIZE}: the proof or checkpoint is malformed; fetch it again"
+    )]
+    HashLength {
+        /// Which hash.
+        role: HashRole,
+        /// Its length.
+        len: usize,
+    },
+    /// The leaf index is not below the tree size.
+    #[error(
+        "leaf {index} is not in a tree of {size} leaves; verify against a checkpoint that includes it"
+    )]
+    IndexOutOfRange {
+        /// The leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// The proof has the wrong number of hashes for these sizes.
+    #[error(
+        "the proof has {actual} hashes where these sizes need {expected}: it was made for another index or size; request it again for exactly these"
+    )]
+    WrongProofLength {
+        /// How many the sizes require.
+        expected: usize,
+        /// How many there are.
+        actual: usize,
+    },
+    /// The inclusion proof does not lead to the root.
+    #[error(
+        "the inclusion proof does not lead to the root: this leaf is not at this index in this tree; treat the entry as not logged"
+    )]
+    RootMismatch,
+    /// The old tree is larger than the new one.
+    #[error(
+        "the old tree ({old} leaves) is larger than the new one ({new}): the log was rolled back or the sizes are swapped"
+    )]
+    OldLargerThanNew {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// A consistency proof from the empty tree proves nothing.
+    #[error(
+        "a consistency proof from the empty tree proves nothing; check the new checkpoint's signature instead (a witness takes `old 0` with an empty proof)"
+    )]
+    OldTreeEmpty,
+    /// Equal sizes need an empty proof.
+    #[error("the sizes are equal ({size}) so the proof must be empty, and it has {len} hashes")]
+    EqualSizesNonEmptyProof {
+        /// The size.
+        size: u64,
+        /// The proof hashes given.
+        len: usize,
+    },
+    /// Two different roots for the same size: the log forked.
+    #[error(
+        "two different roots for tree size {size}: the log has forked (equivocation); keep both signed checkpoints as evidence"
+    )]
+    EqualSizesDifferentRoots {
+        /// The size.
+        size: u64,
+    },
+    /// The proof does not rebuild the old root.
+    #[error(
+        "the consistency proof does not rebuild the old root: it is not a proof from this old checkpoint; fetch it again for these sizes"
+    )]
+    OldRootMismatch,
+    /// The proof does not lead from the old root to the new one.
+    #[error(
+        "the consistency proof does not lead from the old root to the new root: the new tree does not extend the old one (rewritten history or a fork), or the proof is corrupt; keep both checkpoints as evidence"
+    )]
+    NewRootMismatch,
+}
+
+fn hash_of(bytes: &[u8], role: HashRole) -> Result<Hash, VerifyError> {
+    Hash::from_slice(bytes).map_err(|_| VerifyError::HashLength {
+        role,
+        len: bytes.len(),
+    })
+}
+
+fn proof_hashes<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<Hash>, VerifyError> {
+    proof
+        .iter()
+        .enumerate()
+        .map(|(i, p)| hash_of(p.as_ref(), HashRole::Proof(i)))
+        .collect()
+}
+
+/// The number of hashes on the path from leaf `index` to the root of a tree
+/// of `size > index` leaves: the levels where the path and the tree's right
+/// edge differ (`inner`), plus the right-edge levels above (`border`).
+fn inclusion_decomposition(index: u64, size: u64) -> (u32, u32) {
+    let inner = 64 - (index ^ (size - 1)).leading_zeros();
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
+    (inner, border)
+}
+
+/// How many hashes an inclusion proof of leaf `index` in a tree of `size`
+/// leaves has (`None` if `index >= size`).
+pub fn inclusion_proof_len(index: u64, size: u64) -> Option<usize> {
+    if index >= size {
+        return None;
+    }
+    let (inner, border) = inclusion_decomposition(index, size);
+    Some((inner + border) as usize)
+}
+
+/// How many hashes a consistency proof from `old` to `new` leaves has
+/// (`None` unless `old ≤ new`; 0 for `old == 0` or `old == new`).
+pub fn consistency_proof_len(old: u64, new: u64) -> Option<usize> {
+    if old > new {
+        return None;
+    }
+    if old == 0 || old == new {
+        return Some(0);
+    }
+    let (inner, border) = inclusion_decomposition(old - 1, new);
+    let shift = old.trailing_zeros();
+    let inner = inner.saturating_sub(shift);
+    // When `old` is a power of two the old root starts the chain and is not
+    // sent; otherwise the proof starts with the subtree that does.
+    let seed = u32::from(!old.is_power_of_two());
+    Some((seed + inner + border) as usize)
+}
+
+/// Checks that `leaf_hash` is leaf `index` of the tree of `size` leaves whose
+/// root is `root`, by the inclusion `proof` (RFC 9162 §2.1.3.2).
+pub fn verify_inclusion<P: AsRef<[u8]>>(
+    leaf_hash: &[u8],
+    index: u64,
+    size: u64,
+    proof: &[P],
+    root: &[u8],
+) -> Result<(), VerifyError> {
+    let leaf = hash_of(leaf_hash, HashRole::Leaf)?;
+    let root = hash_of(root, HashRole::Root)?;
+    let proof = proof_hashes(proof)?;
+    let expected =
+        inclusion_proof_len(index, size).ok_or(VerifyError::IndexOutOfRange { index, size })?;
+    if proof.len() != expected {
+        return Err(VerifyError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    }
+    // RFC 9162 §2.1.3.2, step by step.
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut r = leaf;
+    for p in &proof {
+        if sn == 0 {
+            return Err(VerifyError::WrongProofLength {
+                expected,
+                actual: proof.len(),
+            });
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            r = node_hash(p, &r);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    if sn != 0 || r != root {
+        return Err(VerifyError::RootMismatch);
+    }
+    Ok(())
+}
+
+/// Checks that the tree of `new_size` leaves with root `new_root` extends the
+/// tree of `old_size` leaves with root `old_root`, by the consistency `proof`
+/// (RFC 9162 §2.1.4.2).
+///
+/// Equal sizes need an empty proof and equal roots (different roots are a
+/// fork: [`VerifyError::EqualSizesDifferentRoots`]). An old size of 0 is
+/// refused ([`VerifyError::OldTreeEmpty`]) as in transparency-dev/merkle.
+///
+/// A proof does not pin the sizes on its own (the same hashes prove
+/// `1 → 7` and `1 → 8`): take each size together with its root from a
+/// signed checkpoint. When the old size is a power of two the old root
+/// starts the chain, so a forged history shows as
+/// [`VerifyError::NewRootMismatch`]; otherwise as either mismatch.
+pub fn verify_consistency<P: AsRef<[u8]>>(
+    old_size: u64,
+    new_size: u64,
+    old_root: &[u8],
+    new_root: &[u8],
+    proof: &[P],
+) -> Result<(), VerifyError> {
+    let old_root = hash_of(old_root, HashRole::OldRoot)?;
+    let new_root = hash_of(new_root, HashRole::Root)?;
+    let proof = proof_hashes(proof)?;
+    if old_size > new_size {
+        return Err(VerifyError::OldLargerThanNew {
+            old: old_size,
+            new: new_size,
+        });
+    }
+    if old_size == new_size {
+        if !proof.is_empty() {
+            return Err(VerifyError::EqualSizesNonEmptyProof {
+                size: old_size,
+                len: proof.len(),
+            });
+        }
+        if old_root != new_root {
+            return Err(VerifyError::EqualSizesDifferentRoots { size: old_size });
+        }
+        return Ok(());
+    }
+    if old_size == 0 {
+        return Err(VerifyError::OldTreeEmpty);
+    }
+    let expected = consistency_proof_len(old_size, new_size).unwrap_or(0);
+    if proof.len() != expected {
+        return Err(VerifyError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    }
+    // RFC 9162 §2.1.4.2, step by step.
+    let mut path = Vec::with_capacity(proof.len() + 1);
+    if old_size.is_power_of_two() {
+        path.push(old_root);
+    }
+    path.extend_from_slice(&proof);
+    let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let mut path = path.iter();
+    let Some(&first) = path.next() else {
+        return Err(VerifyError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    };
+    let (mut fr, mut sr) = (first, first);
+    for c in path {
+        if sn == 0 {
+            return Err(VerifyError::WrongProofLength {
+                expected,
+                actual: proof.len(),
+            });
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    if fr != old_root {
+        return Err(VerifyError::OldRootMismatch);
+    }
+    if sr != new_root || sn != 0 {
+        return Err(VerifyError::NewRootMismatch);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TL-VER-003: proof lengths for the sizes at the extremes.
+    #[test]
+    fn tl_ver_003_lengths_at_the_extremes() {
+        assert_eq!(inclusion_proof_len(0, 1), Some(0));
+        assert_eq!(inclusion_proof_len(0, 0), None);
+        // 2^64 - 1 = 2^63 + … + 2^0: the last leaf is a lone subtree with 63
+        // siblings; leaf 0 has 63 within the left half plus the right half.
+        assert_eq!(inclusion_proof_len(u64::MAX - 1, u64::MAX), Some(63));
+        assert_eq!(inclusion_proof_len(0, u64::MAX), Some(64));
+        assert_eq!(inclusion_proof_len(1 << 63, (1 << 63) + 1), Some(1));
+        assert_eq!(consistency_proof_len(5, 4), None);
+        assert_eq!(consistency_proof_len(0, 4), Some(0));
+        assert_eq!(consistency_proof_len(4, 4), Some(0));
+        assert_eq!(consistency_proof_len(1, u64::MAX), Some(64));
+        assert_eq!(consistency_proof_len(u64::MAX - 1, u64::MAX), Some(64));
+    }
+}
