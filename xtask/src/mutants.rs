@@ -4,13 +4,15 @@
 //! figures (caught / missed / timeout / unviable) are printed per crate, and
 //! the missed mutants listed, from `target/mutants/<crate>/mutants.out/`.
 //!
-//! - no CRATE: `seal-crypto`, `audit-core`, `vram-residency` and the safe
+//! - no CRATE: `seal-crypto`, `tlog`, `audit-core`, `vram-residency` and the safe
 //!   parts of `gpu-alloc` (`cuda.rs` holds only driver calls: its mutants
 //!   need a GPU to be seen, see `docs/gpu-checks.md`).
 //! - `--in-diff`: only the code changed against `main` (`git diff main`),
 //!   the fast mode to run before stopping.
 //! - `--shard K/N`: the K-th of N slices, to spread a full run over machines
 //!   or sessions.
+//! - `--iterate`: test again only what the last run of that crate did not
+//!   catch (after adding tests for its missed mutants).
 //!
 //! Benchmarks (`bench.rs`) are excluded: they are measured, not asserted.
 //! Times on the 2-core development machine are in `docs/testing.md`.
@@ -19,7 +21,13 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 /// Crates mutated by default, in order.
-const DEFAULT_CRATES: [&str; 4] = ["seal-crypto", "audit-core", "vram-residency", "gpu-alloc"];
+const DEFAULT_CRATES: [&str; 5] = [
+    "seal-crypto",
+    "tlog",
+    "audit-core",
+    "vram-residency",
+    "gpu-alloc",
+];
 
 /// Files never mutated: benchmarks, and the CUDA driver calls.
 const EXCLUDED: [&str; 2] = ["**/bench.rs", "crates/gpu-alloc/src/cuda.rs"];
@@ -27,11 +35,13 @@ const EXCLUDED: [&str; 2] = ["**/bench.rs", "crates/gpu-alloc/src/cuda.rs"];
 pub fn run(root: &Path, args: &[String]) -> ExitCode {
     let mut crates: Vec<String> = Vec::new();
     let mut in_diff = false;
+    let mut iterate = false;
     let mut shard: Option<String> = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--in-diff" => in_diff = true,
+            "--iterate" => iterate = true,
             "--shard" => match rest.next() {
                 Some(value) => shard = Some(value.clone()),
                 None => return usage("--shard needs K/N, for example --shard 1/4"),
@@ -80,6 +90,9 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
         }
         if let Some(diff) = &diff {
             command.arg("--in-diff").arg(diff);
+        }
+        if iterate {
+            command.arg("--iterate");
         }
         if let Some(shard) = &shard {
             command.args(["--shard", shard]);
@@ -130,7 +143,7 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "xtask mutants: {problem}\nusage: cargo xtask mutants [CRATE...] [--in-diff] [--shard K/N]"
+        "xtask mutants: {problem}\nusage: cargo xtask mutants [CRATE...] [--in-diff] [--iterate] [--shard K/N]"
     );
     ExitCode::from(2)
 }

@@ -290,6 +290,22 @@ mod tests {
         );
     }
 
+    /// SC-KEY-003: secrets and keys show only their fingerprint in `Debug`.
+    #[test]
+    fn sc_key_003_debug_shows_the_fingerprint_only() {
+        let secret = WorkerSecret::new(&[9; 48]).unwrap();
+        let fingerprint = secret.fingerprint();
+        assert_eq!(fingerprint.to_string().len(), 16);
+        assert_eq!(
+            format!("{fingerprint:?}"),
+            format!("Fingerprint({fingerprint})")
+        );
+        assert_eq!(
+            format!("{secret:?}"),
+            format!("WorkerSecret({fingerprint})")
+        );
+    }
+
     #[test]
     fn contexts_separate_keys() {
         let secret = WorkerSecret::new(&[9; 48]).unwrap();

@@ -185,6 +185,8 @@ fn any_signature_mismatch_is_one_error_kind() {
         verify(&key, &zero, sig.as_bytes()),
         Err(SealError::VerificationFailed)
     );
+    // Debug shows the hex (a seal is not secret), named.
+    assert_eq!(format!("{sig:?}"), format!("Signature({sig})"));
     // Round-trip through the signature's own text form.
     let parsed: Signature = serde_json::from_str(&serde_json::to_string(&sig).unwrap()).unwrap();
     assert!(verify(&key, &c, parsed.as_bytes()).is_ok());
