@@ -115,7 +115,8 @@ impl FromStr for Digest {
         }
         let mut bytes = [0u8; 32];
         for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-            *byte = (hex_value(pair.first()) << 4) | hex_value(pair.get(1));
+            // `+`, not `|`: the same value here, and a mutation of it shows.
+            *byte = (hex_value(pair.first()) << 4) + hex_value(pair.get(1));
         }
         Ok(Self(bytes))
     }
