@@ -269,11 +269,14 @@ fn ac_027_a_failed_write_is_counted_and_recorded_later() {
         AuditEvent::custom("FailMe", Severity::High, None, serde_json::json!({})).unwrap();
     writer.emit(failing.clone());
     writer.emit(failing);
-    let err = writer.flush_blocking().unwrap_err();
-    assert!(
-        matches!(err, AuditError::WriteFailed { lost: 2, .. }),
-        "{err:?}"
-    );
+    // The flush reports the loss, or, when the failed batches were written
+    // before the flush arrived, its own batch already recorded the loss
+    // (an `AuditGap`): both keep AC-020's promise, depending on timing.
+    match writer.flush_blocking() {
+        Err(AuditError::WriteFailed { lost: 2, .. }) => {}
+        Ok(()) => assert_eq!(writer.stats().gaps_recorded, 1, "the loss is on record"),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(writer.stats().write_failed, 2);
     conn.execute_batch("DROP TRIGGER fail_me;").unwrap();
     writer.emit(event(2));
