@@ -66,7 +66,7 @@ pub fn open(
         BackendChoice::Cuda => Ok(CudaDevice::open(device_index)?),
         BackendChoice::Host(config) => Ok(HostDevice::open(config, device_index)?),
         BackendChoice::Auto => match cuda::device_count() {
-            Ok(count) if count > 0 => {
+            Ok(count) if picks_cuda(count) => {
                 tracing::info!(count, device = device_index, "auto-selection picked CUDA");
                 Ok(CudaDevice::open(device_index)?)
             }
@@ -92,6 +92,11 @@ pub fn open(
     }
 }
 
+/// Auto-selection takes CUDA exactly when the driver sees a device.
+fn picks_cuda(device_count: u32) -> bool {
+    device_count > 0
+}
+
 /// Number of devices a backend offers: for [`Backend::Cuda`] what the
 /// driver reports (0 where it sees no GPU), for [`Backend::Host`] the count
 /// of [`HostDeviceConfig::default`] (see [`HostDevice::device_count`] for a
@@ -104,5 +109,19 @@ pub fn device_count(backend: Backend) -> Result<u32, AllocError> {
     match backend {
         Backend::Cuda => cuda::device_count(),
         Backend::Host => Ok(HostDeviceConfig::default().device_count),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GA-018: auto-selection picks CUDA where the driver sees a device,
+    /// the simulated device where it sees none.
+    #[test]
+    fn ga_018_auto_picks_cuda_only_when_a_device_is_seen() {
+        assert!(!picks_cuda(0));
+        assert!(picks_cuda(1));
+        assert!(picks_cuda(8));
     }
 }

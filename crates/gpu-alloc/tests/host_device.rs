@@ -455,3 +455,41 @@ fn buffer_ids_are_distinct_and_sequential() {
     assert!(b.id() > a.id());
     assert!(!a.is_empty());
 }
+
+/// GA-003: buffers are named by opaque sequential ids; `Display` of an id, a
+/// buffer and a copy direction says what they are and nothing more.
+#[test]
+fn ga_003_ids_and_displays_name_without_pointers() {
+    let device = ten_mib();
+    let a = device.allocate(MIB).unwrap();
+    let b = device.allocate(2 * MIB).unwrap();
+    assert_ne!(a.id().get(), b.id().get());
+    assert!(b.id().get() > a.id().get(), "ids are sequential");
+    assert_eq!(a.id().to_string(), format!("buffer#{}", a.id().get()));
+    assert_eq!(
+        b.to_string(),
+        format!(
+            "buffer#{} (2097152 bytes on host (simulated) device 0)",
+            b.id().get()
+        )
+    );
+    assert_eq!(CopyDirection::HostToDevice.to_string(), "host-to-device");
+    assert_eq!(CopyDirection::DeviceToHost.to_string(), "device-to-host");
+}
+
+/// GA-012: the default simulated device holds 1 GiB; configured
+/// properties are what the device reports (its total still the capacity).
+#[test]
+fn ga_012_default_capacity_and_configured_properties() {
+    let device = HostDevice::new(HostDeviceConfig::default());
+    assert_eq!(device.memory_info().unwrap().total, 1 << 30);
+    let mut properties = device.properties().unwrap();
+    properties.name = "Configured GPU".to_owned();
+    properties.integrated = true;
+    let configured =
+        HostDevice::new(HostDeviceConfig::with_capacity(10 * MIB).with_properties(properties));
+    let reported = configured.properties().unwrap();
+    assert_eq!(reported.name, "Configured GPU");
+    assert!(reported.integrated);
+    assert_eq!(reported.total_memory, 10 * MIB);
+}
