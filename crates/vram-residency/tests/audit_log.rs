@@ -216,3 +216,37 @@ fn vr_aud_002_query_by_shard_finds_its_allocation() {
         assert_eq!(allocated.event["allocated"], bytes);
     }
 }
+
+/// An audit sink whose disk has failed: nothing becomes durable.
+#[derive(Debug, Default)]
+struct BrokenDisk;
+
+impl AuditSink for BrokenDisk {
+    fn emit(&self, _event: AuditEvent) -> EmitOutcome {
+        EmitOutcome::Queued
+    }
+
+    fn flush_blocking(&self) -> Result<(), audit_core::AuditError> {
+        Err(audit_core::AuditError::WriteFailed {
+            lost: 1,
+            detail: "disk failed".to_owned(),
+        })
+    }
+}
+
+/// VR-AUD-001: `flush_audit` reports the sink's failure instead of
+/// claiming the trail is durable.
+#[test]
+fn vr_aud_001_flush_audit_reports_a_failed_flush() {
+    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
+    let manager = VramManager::new(
+        ManagerConfig::new("test-worker", common::secret(), Arc::new(BrokenDisk))
+            .allocator(device)
+            .policy(ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    assert!(matches!(
+        manager.flush_audit(),
+        Err(audit_core::AuditError::WriteFailed { lost: 1, .. })
+    ));
+}

@@ -579,3 +579,78 @@ fn vr_err_001_errors_are_classified_exactly() {
         "{message}"
     );
 }
+
+/// VR-CFG-001: the manager says who and where it is; its `Debug` names the
+/// worker and never the secret.
+#[test]
+fn vr_cfg_001_identity_and_debug() {
+    let device = gpu_alloc::HostDevice::open(
+        gpu_alloc::HostDeviceConfig::with_capacity(8 * MIB).with_device_count(3),
+        2,
+    )
+    .unwrap();
+    let audit = std::sync::Arc::new(audit_core::MemorySink::new());
+    let config = vram_residency::ManagerConfig::new("worker-7", common::secret(), audit)
+        .allocator(device)
+        .device_index(2);
+    let shown = format!("{config:?}");
+    assert!(shown.contains("worker-7"), "{shown}");
+    let manager = vram_residency::VramManager::new(config).unwrap();
+    assert_eq!(manager.worker_id(), "worker-7");
+    assert_eq!(manager.device_index(), 2);
+    let shown = format!("{manager:?}");
+    assert!(shown.contains("worker-7"), "{shown}");
+    assert!(
+        !shown.contains("66, 66, 66") && !shown.to_lowercase().contains("424242"),
+        "{shown}"
+    );
+}
+
+/// VR-SEAL-002 at its edges: a model of exactly the maximum size seals;
+/// a source longer than announced is `SourceLength`, leaving nothing held.
+#[test]
+fn vr_seal_002_the_maximum_is_inclusive_and_long_sources_are_refused() {
+    let r = rig(8 * MIB);
+    let manager = vram_residency::VramManager::new(
+        vram_residency::ManagerConfig::new("w", common::secret(), r.audit.clone())
+            .allocator(r.device.clone())
+            .max_model_bytes(MIB)
+            .policy(vram_residency::ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    manager.enforce_policy().unwrap();
+    let _max = manager.seal("max", &model(MIB as usize, 1)).unwrap();
+    let bytes = model(MIB as usize + 5_000, 2);
+    let err = manager
+        .seal_reader(
+            "long",
+            &mut Cursor::new(bytes),
+            MIB / 2,
+            SealOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, ResidencyError::SourceLength { expected, actual } if expected == MIB / 2 && actual > MIB / 2),
+        "{err:?}"
+    );
+    assert_eq!(manager.capacity().unwrap().shard_count, 1);
+}
+
+/// VR-SEAL-004: `seal_file` takes regular files only.
+#[test]
+fn vr_seal_004_seal_file_takes_regular_files_only() {
+    let r = rig(16 * MIB);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.bin");
+    std::fs::write(&path, model(3 * MIB as usize, 4)).unwrap();
+    r.manager
+        .seal_file("f", &path, SealOptions::default(), &mut |_| {})
+        .unwrap();
+    let err = r
+        .manager
+        .seal_file("d", dir.path(), SealOptions::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, ResidencyError::Io(_)), "{err:?}");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
