@@ -56,12 +56,17 @@ mod checkpoint;
 mod error;
 mod event;
 mod log;
+mod logkey;
+mod migrate;
+mod public;
 mod query;
 mod reader;
 mod record;
 mod retention;
 mod schema;
+mod signed;
 mod sink;
+mod tree;
 mod verify;
 #[doc(hidden)]
 pub mod wire;
@@ -76,14 +81,21 @@ pub use event::{
     AuditEvent, MAX_KIND_BYTES, MAX_PAYLOAD_BYTES, MAX_SHARD_ID_BYTES, Severity, kinds,
 };
 pub use log::{AuditLog, ChainHead, TAIL_CHECK_RECORDS};
+pub use logkey::{
+    MAX_LOG_KEY_FILE_BYTES, ORIGIN_PREFIX, generate_log_key, load_log_key, log_origin, save_log_key,
+};
+pub use public::{CheckpointSource, PublicFailure, PublicReport, verify_public};
 pub use query::{QueryFilter, verify_ndjson};
 pub use record::{
     AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, escape_controls, is_terminal_control,
     validate_worker_id,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, TREE_SCHEMA_VERSION};
+pub use signed::{MAX_CHECKPOINT_NOTE_BYTES, StoredCheckpoint};
 pub use sink::{AuditSink, EmitOutcome, MemorySink};
+pub use tlog;
+pub use tree::{TreeReadError, TreeStore, leaf_hash};
 #[doc(hidden)]
 pub use verify::verify_log_split;
 pub use verify::{FailureReason, VerifyFailure, VerifyReport, verify_log};

@@ -39,15 +39,19 @@ mod report;
 mod rows;
 mod split;
 mod structure;
+mod tree;
 mod walk;
 
 pub(crate) use chain::{ChainVerifier, Start};
 pub use report::{FailureReason, VerifyFailure, VerifyReport};
 use rows::{INTEGER_SEQ, seq_param};
-pub(crate) use rows::{latest_anchor, read_raw, record_mac};
+pub(crate) use rows::{class, latest_anchor, read_raw, record_mac};
 pub(crate) use split::Split;
 use split::verify_split;
-pub(crate) use structure::{Shape, check_key, shape};
+pub(crate) use structure::{
+    Shape, account_records, check_key, check_meta, shape, stored_worker_id,
+};
+pub(crate) use tree::{ScanInput, TreeFault, scan_tree};
 use walk::verify_walk;
 
 /// Rows read before their MACs are checked in parallel.
@@ -147,12 +151,88 @@ pub(crate) fn verify_conn_at(
     if report.is_ok() {
         structure::account_records(conn, &mut report, anchor_seq)?;
     }
+    if report.is_ok() && target.schema_version >= crate::schema::TREE_SCHEMA_VERSION {
+        let failure = match range {
+            None => check_whole_tree(conn, worker_id, anchor_seq)?,
+            Some(_) => {
+                let size = head_seq(conn, anchor_seq)?;
+                tree::check_range_leaves(conn, size, lo, hi)?
+                    .err()
+                    .map(tree_failure)
+            }
+        };
+        if failure.is_some() {
+            report.failure = failure;
+        }
+    }
     tracing::debug!(
         checked = report.records_checked,
         ok = report.is_ok(),
         "audit chain verified"
     );
     Ok(report)
+}
+
+/// The chain's head sequence number: its last record's, or the latest
+/// anchor's when retention left none after it (never the case: retention
+/// keeps the newest), or 0. The tree has this many leaves.
+pub(crate) fn head_seq(conn: &Connection, anchor_seq: u64) -> Result<u64, AuditError> {
+    let last = chain_bounds(conn, anchor_seq.saturating_add(1))?.map_or(0, |(_, last)| last);
+    Ok(last.max(anchor_seq))
+}
+
+/// A tree fault as a failure of verification with the secret.
+fn tree_failure(fault: TreeFault) -> VerifyFailure {
+    let (seq, reason) = match fault {
+        TreeFault::Structure(detail) => (None, FailureReason::Structure { detail }),
+        TreeFault::Malformed { seq, detail } => (Some(seq), FailureReason::Malformed { detail }),
+        TreeFault::SequenceGap { expected, found } => {
+            (Some(found), FailureReason::SequenceGap { expected, found })
+        }
+        TreeFault::LeafMismatch { seq } => (Some(seq), FailureReason::LeafMismatch),
+        TreeFault::NodeMismatch { index } => (None, FailureReason::TreeMismatch { index }),
+    };
+    VerifyFailure { seq, reason }
+}
+
+/// The tree layer of a whole-log check (`AC-090`): the stored tree is the
+/// tree of the records' leaves, and every stored checkpoint row is
+/// well-formed and has the tree's root at its size.
+fn check_whole_tree(
+    conn: &Connection,
+    worker_id: &str,
+    anchor_seq: u64,
+) -> Result<Option<VerifyFailure>, AuditError> {
+    let size = head_seq(conn, anchor_seq)?;
+    let origin = crate::logkey::log_origin(worker_id)?;
+    let structure = |detail| {
+        Some(VerifyFailure {
+            seq: None,
+            reason: FailureReason::Structure { detail },
+        })
+    };
+    let stored = match crate::signed::read_checkpoints(conn, &origin, size)? {
+        Ok(stored) => stored,
+        Err(detail) => return Ok(structure(detail)),
+    };
+    let sizes: Vec<u64> = stored.iter().map(|c| c.size).collect();
+    let scan = match scan_tree(ScanInput {
+        conn,
+        size,
+        records_from: anchor_seq.saturating_add(1),
+        worker_id: None,
+        roots_at: &sizes,
+    })? {
+        Ok(scan) => scan,
+        Err(fault) => return Ok(Some(tree_failure(fault))),
+    };
+    if let Some(bad) = stored.iter().find(|c| scan.root_at(c.size) != Some(c.root)) {
+        return Ok(structure(format!(
+            "stored checkpoint {} (size {}) does not have the tree's root at that size",
+            bad.id, bad.size
+        )));
+    }
+    Ok(None)
 }
 
 /// The first and last sequence numbers of the chain's records.
