@@ -398,12 +398,13 @@ impl AuditLog {
     /// root) with the log key, stores it in the `checkpoints` table, and
     /// returns the note's text (`AC-092`).
     ///
-    /// In one write transaction, before signing: the key must be an
-    /// Ed25519 key named after this log's origin; the records appended
-    /// since the latest stored checkpoint must verify, both layers (their
-    /// MACs and links, and their leaves); and the new tree must extend the
-    /// latest stored checkpoint (its root at that size, and a consistency
-    /// proof to the new root). So the log never signs two inconsistent
+    /// Before signing: the key must be an Ed25519 key named after this
+    /// log's origin; the records appended since the latest stored
+    /// checkpoint must verify, both layers (their MACs and links, and their
+    /// leaves), checked on a snapshot without holding the write lock; then,
+    /// in a short write transaction, the new tree must extend the latest
+    /// stored checkpoint (its root at that size, and a consistency proof to
+    /// the new root). So the log never signs two inconsistent
     /// checkpoints, nor one over records that do not verify. Signing again
     /// at an unchanged size with the same key returns the stored note
     /// (with its cosignatures) and stores nothing.
@@ -412,35 +413,56 @@ impl AuditLog {
         self.require_writable("signing a checkpoint")?;
         let origin = log_origin(&self.worker_id)?;
         check_log_key(signer, &origin)?;
+        // The checks read a snapshot and take no write lock, so a writer
+        // appending meanwhile is not held up (the first checkpoint of a
+        // long log verifies all of it); only the insert takes the lock.
+        let (size, root, previous) = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(AuditError::storage("starting a checkpoint"))?;
+            let (size, _) = crate::log::head_in(&tx, &self.worker_id, &self.key)?;
+            Frontier::load(&tx, size)?;
+            let previous = latest_row(&tx)?;
+            let verified_from = previous.as_ref().map_or(1, |p| p.size.saturating_add(1));
+            if verified_from <= size {
+                let target = Target {
+                    conn: &tx,
+                    worker_id: &self.worker_id,
+                    key: &self.key,
+                    schema_version: self.schema_version,
+                    reopen: None,
+                };
+                let report = verify::verify_conn(target, Some(verified_from..=size))?;
+                if let Some(failure) = report.failure {
+                    return Err(refused(format!(
+                        "the records since the last checkpoint do not verify ({failure}); nothing was signed"
+                    )));
+                }
+            }
+            let root = tlog::tree_root(&TreeStore::new(&tx), size).map_err(proof_error)?;
+            (size, root, previous)
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(AuditError::storage("starting a checkpoint"))?;
-        let (size, _) = crate::log::head_in(&tx, &self.worker_id, &self.key)?;
-        Frontier::load(&tx, size)?;
-        let previous = latest_row(&tx)?;
-        let verified_from = previous.as_ref().map_or(1, |p| p.size.saturating_add(1));
-        if verified_from <= size {
-            let target = Target {
-                conn: &tx,
-                worker_id: &self.worker_id,
-                key: &self.key,
-                schema_version: self.schema_version,
-                reopen: None,
-            };
-            let report = verify::verify_conn(target, Some(verified_from..=size))?;
-            if let Some(failure) = report.failure {
-                return Err(refused(format!(
-                    "the records since the last checkpoint do not verify ({failure}); nothing was signed"
-                )));
-            }
+            .map_err(AuditError::storage("storing a checkpoint"))?;
+        // Another signer may have stored a checkpoint since the snapshot:
+        // the new one must extend whichever is latest now.
+        let latest = latest_row(&tx)?;
+        if latest.as_ref().map(|l| l.id) != previous.as_ref().map(|p| p.id) {
+            tracing::debug!("a checkpoint was stored meanwhile; checking against it");
         }
         let store = TreeStore::new(&tx);
-        let root = tlog::tree_root(&store, size).map_err(proof_error)?;
-        if let Some(previous) = &previous {
+        if tlog::tree_root(&store, size).map_err(proof_error)? != root {
+            return Err(refused(format!(
+                "the tree at {size} leaves changed while it was checked; nothing was signed"
+            )));
+        }
+        if let Some(previous) = &latest {
             if previous.size > size {
                 return Err(refused(format!(
-                    "the log holds {size} leaves but checkpoint {} signed {}: it was cut or an older copy restored; nothing was signed",
+                    "checkpoint {} signs {} leaves, more than the {size} checked: it was signed meanwhile, or the log was cut or an older copy restored; nothing was signed",
                     previous.id, previous.size
                 )));
             }
@@ -469,14 +491,14 @@ impl AuditLog {
             .sign(signer)
             .map_err(|e| refused(e.to_string()))?
             .to_string();
-        if let Some(previous) = &previous
-            && previous.size == size
-            && previous.note.starts_with(&note)
+        if let Some(latest) = &latest
+            && latest.size == size
+            && latest.note.starts_with(&note)
         {
-            return Ok(previous.note.clone());
+            return Ok(latest.note.clone());
         }
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        let id = previous.as_ref().map_or(1, |p| p.id.saturating_add(1));
+        let id = latest.as_ref().map_or(1, |p| p.id.saturating_add(1));
         tx.execute(
             "INSERT INTO checkpoints (id, size, root, ts_ns, note) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![

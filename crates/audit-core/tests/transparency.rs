@@ -870,3 +870,42 @@ fn ac_095_proofs_from_the_stored_tree() {
     let _ = Note::parse(note.as_bytes()).unwrap();
     assert!(verify_log(&path, WORKER, &secret(), None).unwrap().is_ok());
 }
+
+/// AC-092: a checkpoint is signed on a second connection while the
+/// worker's writer keeps the log open and appends; the writer is not held
+/// up, and the next checkpoint extends the first.
+#[test]
+fn ac_092_signing_beside_a_live_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.db");
+    let writer = audit_core::AuditWriter::open(
+        &path,
+        WORKER,
+        &secret(),
+        audit_core::WriterConfig::default(),
+    )
+    .unwrap();
+    for i in 1..=500 {
+        writer.send_blocking(event(i)).unwrap();
+    }
+    writer.flush_blocking().unwrap();
+    let mut signer = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let appending = std::thread::scope(|scope| {
+        let appender = scope.spawn(|| {
+            for i in 501..=1500 {
+                writer.send_blocking(event(i)).unwrap();
+            }
+            writer.flush_blocking()
+        });
+        let first = signer.signed_checkpoint(&log_key()).unwrap();
+        (first, appender.join().unwrap())
+    });
+    let (first, flushed) = appending;
+    flushed.unwrap();
+    let second = signer.signed_checkpoint(&log_key()).unwrap();
+    assert!(second.starts_with(&format!("{}\n1500\n", signer.origin().unwrap())));
+    drop(signer);
+    writer.shutdown_blocking().unwrap();
+    assert!(public(&path, Some(&second), Some(&first)).is_none());
+    assert!(verify(&path).is_ok());
+}
