@@ -176,9 +176,7 @@ pub enum AuditError {
     /// The Merkle tree of the log is missing, damaged, or does not hold
     /// what the records need (a log of schema 1 or 2 has none until it is
     /// opened for writing once).
-    #[error(
-        "the audit log's Merkle tree cannot be used: {detail}; keep the file as evidence and run `audit verify` on it"
-    )]
+    #[error("the audit log's Merkle tree cannot be used: {detail}")]
     Tree {
         /// What is wrong.
         detail: String,

@@ -327,7 +327,7 @@ pub(crate) fn head_in(
 }
 
 /// The insert of one stored tree hash.
-pub(crate) const INSERT_TREE_HASH: &str = "INSERT INTO tree (idx, hash) VALUES (?1, ?2)";
+const INSERT_TREE_HASH: &str = "INSERT INTO tree (idx, hash) VALUES (?1, ?2)";
 
 /// Appends `events` inside an open transaction: each record, and its leaf
 /// and the subtrees it completes in the `tree` table (`AC-088`), so the

@@ -13,14 +13,18 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
+use tlog::Hash;
 
 use crate::AuditError;
-use crate::log::INSERT_TREE_HASH;
+use crate::log::insert_tree_hashes;
 use crate::record::ChainKey;
 use crate::schema::{self, SCHEMA_VERSION, SchemaState, TREE_SCHEMA_VERSION};
 use crate::tree::{Frontier, dropped_leaf_hash};
 use crate::verify::{self, Target, read_raw};
+
+/// Leaves hashed between two writes of their tree hashes.
+const MIGRATION_CHUNK: usize = 4096;
 
 /// Migrates the log behind `conn` to [`SCHEMA_VERSION`] unless it already
 /// is (re-checked inside the write transaction, so two processes opening
@@ -80,16 +84,17 @@ pub(crate) fn migrate(
     let mut frontier = Frontier::empty();
     {
         let op = || AuditError::storage("migrating the log");
-        let mut insert = tx.prepare_cached(INSERT_TREE_HASH).map_err(op())?;
+        // Hashes are written as they come, a few thousand at a time.
+        let mut pending: Vec<Hash> = Vec::with_capacity(2 * MIGRATION_CHUNK + 64);
+        let mut first = 0u64;
         let mut put = |frontier: &mut Frontier, leaf| -> Result<(), AuditError> {
-            let first = frontier.next_index();
-            for (offset, hash) in (0u64..).zip(frontier.append(leaf)?) {
-                insert
-                    .execute(params![
-                        i64::try_from(first.saturating_add(offset)).unwrap_or(i64::MAX),
-                        hash.as_bytes().as_slice()
-                    ])
-                    .map_err(op())?;
+            if pending.is_empty() {
+                first = frontier.next_index();
+            }
+            pending.extend(frontier.append(leaf)?);
+            if pending.len() >= 2 * MIGRATION_CHUNK {
+                insert_tree_hashes(&tx, first, &pending)?;
+                pending.clear();
             }
             Ok(())
         };
@@ -110,6 +115,7 @@ pub(crate) fn migrate(
             let record = read_raw(row).map_err(op())?;
             put(&mut frontier, record.leaf_hash(&mut scratch))?;
         }
+        insert_tree_hashes(&tx, first, &pending)?;
     }
     if frontier.size() != size {
         return Err(refuse(format!(

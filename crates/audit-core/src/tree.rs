@@ -117,7 +117,7 @@ impl Frontier {
         if held != Some(count) {
             return Err(AuditError::Tree {
                 detail: format!(
-                    "the tree table ends at index {} where the {size} records of the chain need {count} hashes (0..={})",
+                    "the tree table ends at index {} where the {size} records of the chain need {count} hashes (0..={}); keep the file as evidence and run `audit verify` on it",
                     max.map_or_else(|| "none".to_owned(), |m| m.to_string()),
                     count.saturating_sub(1)
                 ),

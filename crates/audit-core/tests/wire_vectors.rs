@@ -563,3 +563,48 @@ fn ac_086_leaf_of_each_vector_record() {
         audit_core::tlog::merkle_root(&leaves)
     );
 }
+
+/// AC-089: schema-1 files built from the vectors: without an anchor one is
+/// migrated to schema 3 on opening for writing (and verifies, and goes on);
+/// with a (version-1) anchor it is refused and left as it was.
+#[test]
+fn ac_089_schema_1_files_and_migration() {
+    let file = vectors();
+    let (secret, worker) = (secret(&file), worker(&file));
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("v1.db");
+    write_log(&plain, &file, 1, &[0, 1, 2], None);
+    let mut log = audit_core::AuditLog::open(&plain, worker, &secret).unwrap();
+    assert_eq!(log.tree_size().unwrap(), 3);
+    log.append(&audit_core::AuditEvent::seal_verified("shard-x", 0))
+        .unwrap();
+    drop(log);
+    assert!(verify_log(&plain, worker, &secret, None).unwrap().is_ok());
+
+    let anchored = dir.path().join("v1-anchor.db");
+    let v1_anchor = &file["anchors"][0];
+    write_log(&anchored, &file, 1, &[2], Some(v1_anchor));
+    assert!(
+        verify_log(&anchored, worker, &secret, None)
+            .unwrap()
+            .is_ok()
+    );
+    let error = audit_core::AuditLog::open(&anchored, worker, &secret).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            audit_core::AuditError::Migration { from: 1, to: 3, .. }
+        ),
+        "{error:?}"
+    );
+    let version: i64 = rusqlite::Connection::open(&anchored)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    assert!(
+        verify_log(&anchored, worker, &secret, None)
+            .unwrap()
+            .is_ok()
+    );
+}

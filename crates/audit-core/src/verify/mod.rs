@@ -128,23 +128,44 @@ pub(crate) fn verify_conn_at(
             None => Start::Trusting { seq: lo },
         }
     };
-    let split_report = match target.reopen {
-        Some(uri) if split.parts > 1 => verify_split(
-            conn,
-            uri,
-            key,
-            start.clone(),
-            anchor.as_ref(),
-            lo,
-            hi,
-            split,
-        )?,
-        _ => None,
+    // A whole-log check of a file that can be opened again checks the tree
+    // layer on its own connection while the chain is walked.
+    let whole_tree = range.is_none() && target.schema_version >= crate::schema::TREE_SCHEMA_VERSION;
+    let head = if whole_tree {
+        head_seq(conn, anchor_seq)?
+    } else {
+        0
     };
-    let mut report = match split_report {
-        Some(report) => report,
-        None => verify_walk(conn, key, start, lo, hi)?,
-    };
+    let (report, early_tree) = std::thread::scope(|scope| {
+        let tree_job = match target.reopen {
+            Some(uri) if whole_tree => {
+                Some(scope.spawn(move || tree_on_own_connection(uri, worker_id, anchor_seq, head)))
+            }
+            _ => None,
+        };
+        let report = (|| {
+            let split_report = match target.reopen {
+                Some(uri) if split.parts > 1 => verify_split(
+                    conn,
+                    uri,
+                    key,
+                    start.clone(),
+                    anchor.as_ref(),
+                    lo,
+                    hi,
+                    split,
+                )?,
+                _ => None,
+            };
+            match split_report {
+                Some(report) => Ok(report),
+                None => verify_walk(conn, key, start.clone(), lo, hi),
+            }
+        })();
+        let tree = tree_job.and_then(|job| job.join().ok());
+        (report, tree)
+    });
+    let mut report = report?;
     if range.is_some() && report.is_ok() {
         check_range_complete(conn, &mut report, lo.max(first_in_chain), hi)?;
     }
@@ -153,7 +174,11 @@ pub(crate) fn verify_conn_at(
     }
     if report.is_ok() && target.schema_version >= crate::schema::TREE_SCHEMA_VERSION {
         let failure = match range {
-            None => check_whole_tree(conn, worker_id, anchor_seq)?,
+            None => match early_tree {
+                Some(Ok(Some(failure))) => failure,
+                Some(Err(e)) => return Err(e),
+                _ => check_whole_tree(conn, worker_id, anchor_seq)?,
+            },
             Some(_) => {
                 let size = head_seq(conn, anchor_seq)?;
                 tree::check_range_leaves(conn, size, lo, hi)?
@@ -233,6 +258,27 @@ fn check_whole_tree(
         )));
     }
     Ok(None)
+}
+
+/// [`check_whole_tree`] on a connection of its own to the same immutable
+/// file; `Ok(None)` when that connection does not see the same chain (the
+/// caller then checks on its own).
+#[allow(clippy::option_option)]
+fn tree_on_own_connection(
+    uri: &str,
+    worker_id: &str,
+    anchor_seq: u64,
+    head: u64,
+) -> Result<Option<Option<VerifyFailure>>, AuditError> {
+    let Ok(own) = reader::open_uri(uri) else {
+        return Ok(None);
+    };
+    let same = latest_anchor(&own)?.map_or(0, |a| a.seq) == anchor_seq
+        && head_seq(&own, anchor_seq)? == head;
+    if !same {
+        return Ok(None);
+    }
+    check_whole_tree(&own, worker_id, anchor_seq).map(Some)
 }
 
 /// The first and last sequence numbers of the chain's records.

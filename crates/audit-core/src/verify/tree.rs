@@ -89,6 +89,88 @@ fn describe(value: ValueRef<'_>) -> String {
     }
 }
 
+/// Reads up to [`BLOCK_ROWS`] records into `block` (reusing its buffers);
+/// returns how many.
+fn read_block(
+    rows: &mut rusqlite::Rows<'_>,
+    block: &mut Vec<RawRecord>,
+) -> Result<usize, AuditError> {
+    let mut len = 0usize;
+    while len < BLOCK_ROWS {
+        let Some(row) = rows.next().map_err(storage)? else {
+            break;
+        };
+        match block.get_mut(len) {
+            Some(slot) => read_raw_into(row, slot),
+            None => read_raw(row).map(|raw| block.push(raw)),
+        }
+        .map_err(storage)?;
+        len += 1;
+    }
+    Ok(len)
+}
+
+/// The leaf hashes of `block`'s first `len` records, in parallel.
+fn leaves_of(block: &[RawRecord], len: usize) -> Vec<Hash> {
+    block
+        .get(..len)
+        .unwrap_or(&[])
+        .par_iter()
+        .map_init(Vec::new, |scratch, r| r.leaf_hash(scratch))
+        .collect()
+}
+
+/// The scan's state: the tree rows read so far and the frontier rebuilt
+/// from the checked hashes.
+struct Scanner<'r, 's> {
+    rows: &'r mut rusqlite::Rows<'s>,
+    frontier: Frontier,
+    size: u64,
+    count: u64,
+    wanted: std::iter::Peekable<std::vec::IntoIter<u64>>,
+    roots: Vec<(u64, Hash)>,
+}
+
+impl Scanner<'_, '_> {
+    fn ended(&self, expected: u64) -> TreeFault {
+        TreeFault::Structure(format!(
+            "the tree table ends after {expected} hashes where {} leaves need {}: hashes were removed",
+            self.size, self.count
+        ))
+    }
+
+    /// The stored leaf of the next leaf.
+    fn stored_leaf(&mut self) -> Result<Result<Hash, TreeFault>, AuditError> {
+        let position = self.frontier.next_index();
+        Ok(match read_row(self.rows, position)? {
+            Row::Hash(hash) => Ok(hash),
+            Row::End => Err(self.ended(position)),
+            Row::Bad(detail) => Err(TreeFault::Structure(detail)),
+        })
+    }
+
+    /// Appends a checked leaf and checks the nodes it completes.
+    fn append(&mut self, leaf: Hash) -> Result<Result<(), TreeFault>, AuditError> {
+        let position = self.frontier.next_index();
+        let hashes = self.frontier.append(leaf)?;
+        for (offset, hash) in (1u64..).zip(hashes.iter().skip(1)) {
+            let index = position + offset;
+            match read_row(self.rows, index)? {
+                Row::Hash(stored) if stored == *hash => {}
+                Row::Hash(_) => return Ok(Err(TreeFault::NodeMismatch { index })),
+                Row::End => return Ok(Err(self.ended(index))),
+                Row::Bad(detail) => return Ok(Err(TreeFault::Structure(detail))),
+            }
+        }
+        if self.wanted.peek() == Some(&self.frontier.size()) {
+            self.wanted.next();
+            self.roots
+                .push((self.frontier.size(), self.frontier.root()));
+        }
+        Ok(Ok(()))
+    }
+}
+
 /// Scans the tree against the records (see the module documentation).
 pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFault>, AuditError> {
     let ScanInput {
@@ -115,8 +197,24 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
     let mut record_rows = record_stmt
         .query([seq_param(records_from.max(1))])
         .map_err(storage)?;
-
-    let mut frontier = Frontier::empty();
+    let mut wanted: Vec<u64> = roots_at
+        .iter()
+        .copied()
+        .filter(|&s| s > 0 && s <= size)
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut scanner = Scanner {
+        rows: &mut tree_rows,
+        frontier: Frontier::empty(),
+        size,
+        count,
+        wanted: wanted.into_iter().peekable(),
+        roots: Vec::new(),
+    };
+    if roots_at.contains(&0) {
+        scanner.roots.push((0, EMPTY_ROOT));
+    }
     let mut scan = TreeScan {
         size,
         root: EMPTY_ROOT,
@@ -125,128 +223,53 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
         first_seq: None,
         last_seq: None,
     };
-    if roots_at.contains(&0) {
-        scan.roots.push((0, EMPTY_ROOT));
-    }
-    let mut wanted: Vec<u64> = roots_at
-        .iter()
-        .copied()
-        .filter(|&s| s > 0 && s <= size)
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut wanted = wanted.into_iter().peekable();
-    let ended = |expected: u64| {
-        TreeFault::Structure(format!(
-            "the tree table ends after {expected} hashes where {size} leaves need {count}: hashes were removed"
-        ))
-    };
 
-    let mut block: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
-    let mut leaves: Vec<Hash> = Vec::with_capacity(BLOCK_ROWS);
-    let (mut len, mut at) = (0usize, 0usize);
-    let mut records_done = false;
-    for leaf_index in 0..size {
-        let seq = leaf_index + 1;
-        let position = frontier.next_index();
-        let stored_leaf = match read_row(&mut tree_rows, position)? {
-            Row::Hash(hash) => hash,
-            Row::End => return Ok(Err(ended(position))),
-            Row::Bad(detail) => return Ok(Err(TreeFault::Structure(detail))),
+    // Leaves whose records retention dropped: taken as stored.
+    let dropped = records_from.saturating_sub(1).min(size);
+    for _ in 0..dropped {
+        let leaf = match scanner.stored_leaf()? {
+            Ok(leaf) => leaf,
+            Err(fault) => return Ok(Err(fault)),
         };
-        let leaf = if seq < records_from {
-            stored_leaf
-        } else {
-            if at == len && !records_done {
-                len = 0;
-                at = 0;
-                while len < BLOCK_ROWS {
-                    let Some(row) = record_rows.next().map_err(storage)? else {
-                        records_done = true;
-                        break;
-                    };
-                    match block.get_mut(len) {
-                        Some(slot) => read_raw_into(row, slot),
-                        None => read_raw(row).map(|raw| block.push(raw)),
-                    }
-                    .map_err(storage)?;
-                    len += 1;
-                }
-                let rows = block.get(..len).unwrap_or(&[]);
-                leaves = rows
-                    .par_iter()
-                    .map_init(Vec::new, |scratch, r| r.leaf_hash(scratch))
-                    .collect();
-            }
-            let (true, Some(record), Some(&leaf)) = (at < len, block.get(at), leaves.get(at))
-            else {
-                return Ok(Err(TreeFault::Structure(format!(
-                    "the tree holds {size} leaves but the records end before seq {seq}"
-                ))));
-            };
-            at += 1;
-            if let Some(defect) = &record.defect {
-                return Ok(Err(TreeFault::Malformed {
-                    seq: record.seq,
-                    detail: defect.clone(),
-                }));
-            }
-            if record.seq != seq {
-                return Ok(Err(TreeFault::SequenceGap {
-                    expected: seq,
-                    found: record.seq,
-                }));
-            }
-            if let Some(worker) = worker_id
-                && record.worker_id != worker
-            {
-                return Ok(Err(TreeFault::Malformed {
-                    seq,
-                    detail: format!(
-                        "worker_id {} is not the log's {}",
-                        crate::record::to_display(&record.worker_id),
-                        crate::record::to_display(worker)
-                    ),
-                }));
-            }
-            if leaf != stored_leaf {
-                return Ok(Err(TreeFault::LeafMismatch { seq }));
-            }
-            scan.records += 1;
-            scan.first_seq.get_or_insert(seq);
-            scan.last_seq = Some(seq);
-            leaf
-        };
-        let hashes = frontier.append(leaf)?;
-        for (offset, hash) in (1u64..).zip(hashes.iter().skip(1)) {
-            let index = position + offset;
-            match read_row(&mut tree_rows, index)? {
-                Row::Hash(stored) if stored == *hash => {}
-                Row::Hash(_) => return Ok(Err(TreeFault::NodeMismatch { index })),
-                Row::End => return Ok(Err(ended(index))),
-                Row::Bad(detail) => return Ok(Err(TreeFault::Structure(detail))),
-            }
-        }
-        if wanted.peek() == Some(&frontier.size()) {
-            wanted.next();
-            scan.roots.push((frontier.size(), frontier.root()));
+        if let Err(fault) = scanner.append(leaf)? {
+            return Ok(Err(fault));
         }
     }
-    // Nothing may follow: no record after the head, no hash after the last.
-    let beyond = match block.get(at).filter(|_| at < len) {
-        Some(record) => Some(record.seq.to_string()),
-        None if !records_done => match record_rows.next().map_err(storage)? {
-            Some(row) => Some(describe(row.get_ref(0).map_err(storage)?)),
-            None => None,
-        },
-        None => None,
-    };
-    if let Some(seq) = beyond {
+
+    // The kept records, block by block: the leaves of the next block are
+    // hashed on other threads while this one checks the current block
+    // against the tree rows.
+    let mut current: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
+    let mut next: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
+    let mut len = read_block(&mut record_rows, &mut current)?;
+    let mut leaves = leaves_of(&current, len);
+    while len > 0 {
+        let next_len = read_block(&mut record_rows, &mut next)?;
+        let (checked, next_leaves) = std::thread::scope(|scope| {
+            let block = &next;
+            let hasher = scope.spawn(move || leaves_of(block, next_len));
+            let records = current.get(..len).unwrap_or(&[]);
+            let checked = check_block(&mut scanner, records, &leaves, worker_id, &mut scan);
+            (checked, hasher.join())
+        });
+        if let Err(fault) = checked? {
+            return Ok(Err(fault));
+        }
+        leaves = next_leaves.map_err(|_| AuditError::Storage {
+            operation: "verifying the Merkle tree",
+            detail: "the hashing thread stopped unexpectedly".to_owned(),
+        })?;
+        std::mem::swap(&mut current, &mut next);
+        len = next_len;
+    }
+    if scanner.frontier.size() < size {
         return Ok(Err(TreeFault::Structure(format!(
-            "record {seq} lies beyond the {size} leaves of the tree: records were added outside the log's writer"
+            "the tree holds {size} leaves but the records end before seq {}",
+            scanner.frontier.size() + 1
         ))));
     }
-    match read_row(&mut tree_rows, count)? {
+    // No hash after the last.
+    match read_row(scanner.rows, count)? {
         Row::End => {}
         Row::Hash(_) | Row::Bad(_) => {
             return Ok(Err(TreeFault::Structure(format!(
@@ -254,8 +277,65 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
             ))));
         }
     }
-    scan.root = frontier.root();
+    scan.root = scanner.frontier.root();
+    scan.roots = std::mem::take(&mut scanner.roots);
     Ok(Ok(scan))
+}
+
+/// Checks consecutive kept records and their leaf hashes against the next
+/// tree rows.
+fn check_block(
+    scanner: &mut Scanner<'_, '_>,
+    records: &[RawRecord],
+    leaves: &[Hash],
+    worker_id: Option<&str>,
+    scan: &mut TreeScan,
+) -> Result<Result<(), TreeFault>, AuditError> {
+    for (record, &leaf) in records.iter().zip(leaves) {
+        let seq = scanner.frontier.size() + 1;
+        if seq > scanner.size {
+            return Ok(Err(TreeFault::Structure(format!(
+                "record {} lies beyond the {} leaves of the tree: records were added outside the log's writer",
+                record.seq, scanner.size
+            ))));
+        }
+        if let Some(defect) = &record.defect {
+            return Ok(Err(TreeFault::Malformed {
+                seq: record.seq,
+                detail: defect.clone(),
+            }));
+        }
+        if record.seq != seq {
+            return Ok(Err(TreeFault::SequenceGap {
+                expected: seq,
+                found: record.seq,
+            }));
+        }
+        if let Some(worker) = worker_id
+            && record.worker_id != worker
+        {
+            return Ok(Err(TreeFault::Malformed {
+                seq,
+                detail: format!(
+                    "worker_id {} is not the log's {}",
+                    crate::record::to_display(&record.worker_id),
+                    crate::record::to_display(worker)
+                ),
+            }));
+        }
+        match scanner.stored_leaf()? {
+            Ok(stored) if stored == leaf => {}
+            Ok(_) => return Ok(Err(TreeFault::LeafMismatch { seq })),
+            Err(fault) => return Ok(Err(fault)),
+        }
+        if let Err(fault) = scanner.append(leaf)? {
+            return Ok(Err(fault));
+        }
+        scan.records += 1;
+        scan.first_seq.get_or_insert(seq);
+        scan.last_seq = Some(seq);
+    }
+    Ok(Ok(()))
 }
 
 /// One row of the tree stream.
