@@ -282,8 +282,8 @@ impl AuditLog {
         Ok(range)
     }
 
-    /// Verifies the chain, whole (`None`) or over a sequence range.
-    /// See [`crate::verify_log`].
+    /// Verifies the chain and (schema 3) the Merkle tree, whole (`None`) or
+    /// over a sequence range. See [`crate::verify_log`].
     pub fn verify(&self, range: Option<RangeInclusive<u64>>) -> Result<VerifyReport, AuditError> {
         verify::verify_conn(self.target(), range)
     }

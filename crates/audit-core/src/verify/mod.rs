@@ -375,6 +375,13 @@ fn check_range_complete(
 /// A range that starts after the first record checks the link to the record
 /// before it, trusting that one; only a whole-log check (or a range from the
 /// start) proves the chain from genesis.
+///
+/// A log of schema 3 is checked on both layers: after the chain, the Merkle
+/// tree (every `tree` and `checkpoints` row against the recomputed leaves:
+/// [`FailureReason::LeafMismatch`], [`FailureReason::TreeMismatch`],
+/// [`FailureReason::Structure`]; a range check compares the leaves of the
+/// records in the range). To check a log without the secret, see
+/// [`crate::verify_public`].
 pub fn verify_log(
     path: impl AsRef<Path>,
     worker_id: &str,
