@@ -212,16 +212,35 @@ fn sample(total: u64, count: u64) -> Vec<u64> {
             }
             Err(error) => {
                 tracing::warn!(%error, "no randomness; sampling evenly spaced chunks");
-                return (0..count).map(|i| i * total / count).collect();
+                return evenly_spaced(total, count);
             }
         }
     }
     chosen.into_iter().collect()
 }
 
+/// `count` distinct indices below `total`, spread evenly from 0
+/// (`count < total`).
+fn evenly_spaced(total: u64, count: u64) -> Vec<u64> {
+    (0..count).map(|i| i * total / count).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// VR-VER-001: without randomness, a sample is spread evenly and still
+    /// distinct; every mode reports its own name.
+    #[test]
+    fn vr_ver_001_fallback_sample_and_mode_names() {
+        assert_eq!(evenly_spaced(10, 3), [0, 3, 6]);
+        assert_eq!(evenly_spaced(1000, 4), [0, 250, 500, 750]);
+        assert_eq!(evenly_spaced(7, 6), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(VerifyMode::Quick.name(), "quick");
+        assert_eq!(VerifyMode::Full.name(), "full");
+        assert_eq!(VerifyMode::Sampled { count: 1 }.name(), "sampled");
+        assert_eq!(VerifyMode::Chunks(vec![]).name(), "chunks");
+    }
 
     #[test]
     fn sample_is_distinct_and_in_range() {

@@ -317,25 +317,27 @@ fn vr_ver_001_device_corruption_is_caught_and_stops_the_worker() {
     let b = r.manager.seal("b", &model(2 * MIB as usize, 6)).unwrap();
     // Quick mode reads no VRAM, so it cannot see the flip: it passes.
     r.device
-        .flip_bit(a.buffer_id().unwrap(), 8 * (MIB + 17) + 3)
+        .flip_bit(a.buffer_id().unwrap(), 8 * (2 * MIB + 17) + 3)
         .unwrap();
     r.manager.verify_with(&a, &VerifyMode::Quick).unwrap();
-    r.manager
-        .verify_with(&a, &VerifyMode::Chunks(vec![0, 2]))
+    let report = r
+        .manager
+        .verify_with(&a, &VerifyMode::Chunks(vec![0, 1]))
         .unwrap();
+    assert_eq!((report.chunks_checked, report.bytes_hashed), (2, 2 * MIB));
     let err = r
         .manager
-        .verify_with(&a, &VerifyMode::Chunks(vec![1]))
+        .verify_with(&a, &VerifyMode::Chunks(vec![2]))
         .unwrap_err();
     assert!(
         matches!(err, ResidencyError::IntegrityViolation { .. }),
         "{err}"
     );
     assert!(!err.is_retriable());
-    assert!(err.to_string().contains("chunk 1"), "{err}");
+    assert!(err.to_string().contains("chunk 2"), "{err}");
     let err = r.manager.verify(&a).unwrap_err();
     assert!(
-        err.to_string().contains("first differing chunk: 1 of 3"),
+        err.to_string().contains("first differing chunk: 2 of 3"),
         "{err}"
     );
     assert!(r.manager.state().is_stopped());
@@ -653,4 +655,88 @@ fn vr_seal_004_seal_file_takes_regular_files_only() {
         .unwrap_err();
     assert!(matches!(err, ResidencyError::Io(_)), "{err:?}");
     assert!(err.to_string().contains("not a regular file"), "{err}");
+}
+
+/// VR-SEAL-001: a shard reports the device, position and seal time it was
+/// sealed with; a reader interrupted mid-way is read on; the stop reason
+/// reads as what happened.
+#[test]
+fn vr_seal_001_shard_fields_interrupted_readers_and_stop_reasons() {
+    let device = gpu_alloc::HostDevice::open(
+        gpu_alloc::HostDeviceConfig::with_capacity(16 * MIB).with_device_count(2),
+        1,
+    )
+    .unwrap();
+    let audit = std::sync::Arc::new(audit_core::MemorySink::new());
+    let manager = vram_residency::VramManager::new(
+        vram_residency::ManagerConfig::new("w", common::secret(), audit)
+            .allocator(device.clone())
+            .device_index(1)
+            .policy(vram_residency::ResidencyPolicy::allow_simulated()),
+    )
+    .unwrap();
+    manager.enforce_policy().unwrap();
+
+    /// Yields its bytes in pieces, with an `Interrupted` before each.
+    struct Interrupting {
+        bytes: Vec<u8>,
+        at: usize,
+        interrupt: bool,
+    }
+    impl std::io::Read for Interrupting {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(100_000).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    let bytes = model(MIB as usize + 3, 8);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let shard = manager
+        .seal_reader(
+            "m:1",
+            &mut Interrupting {
+                bytes: bytes.clone(),
+                at: 0,
+                interrupt: false,
+            },
+            bytes.len() as u64,
+            SealOptions::default().model_ref("m").shard(1, 2),
+            &mut |_| {},
+        )
+        .unwrap();
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert_eq!(shard.device(), 1);
+    assert_eq!(shard.shard_index(), Some(1));
+    assert!(
+        (before..=after).contains(&shard.sealed_at_unix_ns()),
+        "{} not in {before}..={after}",
+        shard.sealed_at_unix_ns()
+    );
+    assert_eq!(shard.digest(), seal_crypto::sha256(&bytes));
+    let shown = format!("{shard:?}");
+    assert!(shown.contains("m:1"), "{shown}");
+
+    device.flip_bit(shard.buffer_id().unwrap(), 12).unwrap();
+    let _ = manager.verify(&shard).unwrap_err();
+    match manager.state() {
+        WorkerState::Stopped { reason } => assert!(
+            reason
+                .to_string()
+                .starts_with("integrity violation on shard m:1: "),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
