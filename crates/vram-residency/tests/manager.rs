@@ -740,3 +740,25 @@ fn vr_seal_001_shard_fields_interrupted_readers_and_stop_reasons() {
         other => panic!("{other:?}"),
     }
 }
+
+/// VR-SEAL-003: a reader that fails (other than an interruption) ends the
+/// seal with `Io`, leaving nothing held.
+#[test]
+fn vr_seal_003_a_failing_reader_is_an_io_error() {
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::PermissionDenied.into())
+        }
+    }
+    let r = rig(8 * MIB);
+    let err = r
+        .manager
+        .seal_reader("x", &mut Failing, MIB, SealOptions::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, ResidencyError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied),
+        "{err:?}"
+    );
+    assert_eq!(r.manager.capacity().unwrap().used_by_shards, 0);
+}
