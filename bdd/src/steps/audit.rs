@@ -146,10 +146,29 @@ fn attacker_connection(db: &Path) -> Connection {
     conn.execute_batch(
         "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete; \
          DROP TRIGGER IF EXISTS records_append_only; \
-         DROP TRIGGER IF EXISTS anchors_only_retention; PRAGMA ignore_check_constraints = ON;",
+         DROP TRIGGER IF EXISTS anchors_only_retention; DROP TRIGGER IF EXISTS tree_no_delete; \
+         PRAGMA ignore_check_constraints = ON;",
     )
     .expect("drop the append-only triggers");
     conn
+}
+
+/// Cuts the Merkle tree back to the records left, as an attacker who knows
+/// its layout would after cutting records off the end (a cut of the
+/// records alone is caught by the tree).
+fn cut_tree_to_records(conn: &Connection) {
+    let head: i64 = conn
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+            r.get(0)
+        })
+        .expect("read the head");
+    let keep =
+        audit_core::tlog::stored_hash_count(u64::try_from(head).unwrap_or(0)).expect("a tree size");
+    conn.execute(
+        "DELETE FROM tree WHERE idx >= ?1",
+        [i64::try_from(keep).unwrap_or(i64::MAX)],
+    )
+    .expect("cut the tree");
 }
 
 fn db(world: &ResidencyWorld) -> std::path::PathBuf {
@@ -206,6 +225,7 @@ fn deletes_tail(world: &mut ResidencyWorld, count: i64) {
         )
         .expect("delete the tail");
     assert_eq!(n as i64, count);
+    cut_tree_to_records(&conn);
 }
 
 #[when(regex = r"^an attacker inserts a copy of record (\d+) after it in the audit log$")]
@@ -370,6 +390,7 @@ fn re_signs(world: &mut ResidencyWorld) {
     let conn = attacker_connection(&path);
     conn.execute("DELETE FROM records WHERE seq > 2", [])
         .unwrap();
+    cut_tree_to_records(&conn);
     drop(conn);
     let other = seal_crypto::WorkerSecret::new(OTHER_SECRET).unwrap();
     let worker = world.worker();

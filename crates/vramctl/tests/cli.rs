@@ -261,6 +261,15 @@ fn truncation_is_caught_against_a_checkpoint() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch("DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq = (SELECT MAX(seq) FROM records);")
         .unwrap();
+    // And the Merkle tree's hashes of that record, as an attacker who knows
+    // the layout would (a cut of the records alone is caught by the tree).
+    let head: i64 = conn
+        .query_row("SELECT MAX(seq) FROM records", [], |r| r.get(0))
+        .unwrap();
+    let keep = audit_core::tlog::stored_hash_count(head as u64).unwrap();
+    conn.execute_batch("DROP TRIGGER tree_no_delete;").unwrap();
+    conn.execute("DELETE FROM tree WHERE idx >= ?1", [keep as i64])
+        .unwrap();
     drop(conn);
     // The chain alone still verifies: only the checkpoint shows the cut.
     assert_eq!(
