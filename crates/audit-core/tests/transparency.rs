@@ -37,15 +37,27 @@ fn records(path: &std::path::Path) -> Vec<AuditRecord> {
         .collect()
 }
 
+/// The stored hashes of the `tree` table, `(index, hash)`, read from its
+/// blocks, which must be contiguous from index 0.
 fn tree_rows(path: &std::path::Path) -> Vec<(i64, Vec<u8>)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn
-        .prepare("SELECT idx, hash FROM tree ORDER BY idx")
+        .prepare("SELECT first, hashes FROM tree ORDER BY first")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    let blocks: Vec<(i64, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
-        .collect()
+        .collect();
+    let mut out = Vec::new();
+    for (first, hashes) in blocks {
+        assert_eq!(first, out.len() as i64, "blocks are contiguous");
+        assert!(!hashes.is_empty() && hashes.len() % 32 == 0);
+        for hash in hashes.chunks(32) {
+            out.push((out.len() as i64, hash.to_vec()));
+        }
+    }
+    out
 }
 
 /// A log of `n` records with a signed checkpoint of all of them.
@@ -183,19 +195,22 @@ fn ac_087_retention_keeps_every_leaf() {
 }
 
 /// AC-088: the records of a batch and their tree hashes commit together: a
-/// batch whose tree insert fails halfway leaves neither its records nor
-/// any of its hashes, and the log goes on from where it was.
+/// batch whose tree insert fails after its records were inserted leaves
+/// neither its records nor any of its hashes, and the log goes on from
+/// where it was.
 #[test]
 fn ac_088_a_batch_that_fails_leaves_neither_records_nor_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let path = build(dir.path(), "a.db", 10);
     let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
-    // The hash of leaf 13 (record 14, the 4th of the next batch) fails.
-    let failing = stored_hash_index(0, 13).unwrap();
+    // The next batch's block of tree hashes (it starts where the tree of 10
+    // leaves ends, and holds leaf 13, record 14) fails.
+    let failing = stored_hash_count(10).unwrap();
+    assert!(stored_hash_index(0, 13).unwrap() > failing);
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(&format!(
-            "CREATE TRIGGER fail_once BEFORE INSERT ON tree WHEN NEW.idx = {failing} \
+            "CREATE TRIGGER fail_once BEFORE INSERT ON tree WHEN NEW.first = {failing} \
              BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;"
         ))
         .unwrap();
@@ -346,56 +361,87 @@ fn ac_089_migration_after_retention_and_refusals() {
     drop(conn);
 }
 
-/// AC-090: every row of `tree` is accounted for, with the secret and
-/// without: exactly 2N − popcount(N) rows at 0, 1, 2, …, each a 32-byte
-/// hash equal to the recomputed leaf or node; anything else fails, named.
+/// AC-090: every stored hash of `tree` is accounted for, with the secret
+/// and without: blocks contiguous from index 0, each a whole number of
+/// 32-byte hashes, exactly 2N − popcount(N) hashes in all, each equal to
+/// the recomputed leaf or node; anything else fails, named.
 #[test]
 fn ac_090_every_tree_row_is_accounted_for() {
+    type Attack = Box<dyn Fn(&rusqlite::Connection)>;
     let dir = tempfile::tempdir().unwrap();
     let count = stored_hash_count(13).unwrap() as i64;
-    let leaf6 = stored_hash_index(0, 5).unwrap() as i64;
-    let node = stored_hash_index(1, 0).unwrap() as i64;
-    let cases: Vec<(&str, String)> = vec![
+    let leaf6 = stored_hash_index(0, 5).unwrap();
+    let node = stored_hash_index(1, 0).unwrap();
+    let sql = |sql: String| -> Attack { Box::new(move |c| c.execute_batch(&sql).unwrap()) };
+    let cases: Vec<(&str, Attack)> = vec![
         (
             "missing last",
-            format!("DELETE FROM tree WHERE idx = {}", count - 1),
+            sql("UPDATE tree SET hashes = substr(hashes, 1, length(hashes) - 32) \
+                 WHERE first = (SELECT MAX(first) FROM tree)"
+                .into()),
         ),
         (
             "extra",
-            format!("INSERT INTO tree VALUES ({count}, zeroblob(32))"),
+            sql(format!("INSERT INTO tree VALUES ({count}, zeroblob(32))")),
+        ),
+        (
+            "extra in the last block",
+            Box::new(|c| {
+                let (first, mut hashes): (i64, Vec<u8>) = c
+                    .query_row(
+                        "SELECT first, hashes FROM tree ORDER BY first DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .unwrap();
+                hashes.extend([0; 32]);
+                c.execute(
+                    "UPDATE tree SET hashes = ?1 WHERE first = ?2",
+                    rusqlite::params![hashes, first],
+                )
+                .unwrap();
+            }),
         ),
         (
             "negative",
-            "INSERT INTO tree VALUES (-1, zeroblob(32))".into(),
+            sql("INSERT INTO tree VALUES (-1, zeroblob(32))".into()),
         ),
         (
-            "text idx",
-            "CREATE TABLE t AS SELECT * FROM tree; DROP TABLE tree; \
-             CREATE TABLE tree (idx, hash); INSERT INTO tree SELECT * FROM t; DROP TABLE t; \
-             INSERT INTO tree VALUES ('x', zeroblob(32))"
-                .into(),
+            "gap",
+            sql(format!("INSERT INTO tree VALUES ({}, zeroblob(32))", count + 1)),
+        ),
+        (
+            "text first",
+            sql("CREATE TABLE t AS SELECT * FROM tree; DROP TABLE tree; \
+                 CREATE TABLE tree (first, hashes); INSERT INTO tree SELECT * FROM t; DROP TABLE t; \
+                 INSERT INTO tree VALUES ('x', zeroblob(32))"
+                .into()),
         ),
         (
             "short hash",
-            format!("UPDATE tree SET hash = zeroblob(31) WHERE idx = {node}"),
+            Box::new(move |c| set_tree_hash(c, node, &[0; 31])),
+        ),
+        (
+            "empty block",
+            sql(format!("INSERT INTO tree VALUES ({count}, zeroblob(0))")),
         ),
         (
             "leaf",
-            format!("UPDATE tree SET hash = zeroblob(32) WHERE idx = {leaf6}"),
+            Box::new(move |c| set_tree_hash(c, leaf6, &[0; 32])),
         ),
         (
             "node",
-            format!("UPDATE tree SET hash = zeroblob(32) WHERE idx = {node}"),
+            Box::new(move |c| set_tree_hash(c, node, &[0; 32])),
         ),
         (
             "records cut, tree kept",
-            "DELETE FROM records WHERE seq > 10".into(),
+            sql("DELETE FROM records WHERE seq > 10".into()),
         ),
-        ("table dropped", "DROP TABLE tree".into()),
+        ("table dropped", sql("DROP TABLE tree".into())),
     ];
-    for (index, (name, sql)) in cases.iter().enumerate() {
+    for (index, (name, attack)) in cases.iter().enumerate() {
         let (path, note) = signed_log(dir.path(), &format!("{index}.db"), 13);
-        attacker(&path).execute_batch(sql).unwrap();
+        attack(&attacker(&path));
         let secret_report = verify(&path);
         let public_failure = public(&path, Some(&note), None);
         let (seq, reason) = failure(&secret_report);
@@ -413,7 +459,7 @@ fn ac_090_every_tree_row_is_accounted_for() {
                 );
             }
             "node" => {
-                let index = node as u64;
+                let index = node;
                 assert_eq!(reason, FailureReason::TreeMismatch { index }, "{name}");
                 assert_eq!(
                     public_failure,
@@ -453,12 +499,7 @@ fn ac_090_every_tree_row_is_accounted_for() {
     }
     // An edited leaf in the tail is found when the log is opened to write.
     let (path, _) = signed_log(dir.path(), "tail.db", 13);
-    attacker(&path)
-        .execute(
-            &format!("UPDATE tree SET hash = zeroblob(32) WHERE idx = {leaf6}"),
-            [],
-        )
-        .unwrap();
+    set_tree_hash(&attacker(&path), leaf6, &[0; 32]);
     assert!(matches!(
         AuditLog::open(&path, WORKER, &secret()),
         Err(AuditError::BrokenTail { seq: 6, .. })
