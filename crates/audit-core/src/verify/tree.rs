@@ -245,7 +245,7 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
 
     // The kept records, block by block: the leaves of the next block are
     // hashed on other threads while this one checks the current block
-    // against the tree rows.
+    // against the stored tree hashes.
     let mut current: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
     let mut next: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
     let mut len = read_block(&mut record_rows, &mut current)?;
