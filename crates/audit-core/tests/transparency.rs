@@ -235,6 +235,73 @@ fn ac_088_a_batch_that_fails_leaves_neither_records_nor_hashes() {
     assert!(verify(&path).is_ok());
 }
 
+/// AC-088, AC-012: each batch's tree hashes are one block row starting
+/// where the previous block ends; the triggers refuse a block anywhere
+/// else, and any change or deletion of a block; the `CHECK`s refuse a
+/// block that is not a whole, non-zero number of 32-byte hashes.
+#[test]
+fn ac_088_one_block_per_batch_appended_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 3);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append_batch(&[event(4)]).unwrap();
+    log.append_batch(&(5..=9).map(event).collect::<Vec<_>>())
+        .unwrap();
+    drop(log);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let blocks: Vec<(i64, i64)> = conn
+        .prepare("SELECT first, length(hashes) / 32 FROM tree ORDER BY first")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let count = |n: u64| stored_hash_count(n).unwrap() as i64;
+    assert_eq!(
+        blocks,
+        vec![
+            (0, count(3)),
+            (count(3), count(4) - count(3)),
+            (count(4), count(9) - count(4)),
+        ]
+    );
+    assert_eq!(tree_rows(&path).len() as i64, count(9));
+    let end = count(9);
+    let refused = |sql: &str, what: &str| {
+        let err = conn.execute_batch(sql).unwrap_err().to_string();
+        assert!(err.contains(what), "{sql}: {err}");
+    };
+    for sql in [
+        format!("INSERT INTO tree VALUES ({}, zeroblob(32))", end + 1),
+        format!("INSERT INTO tree VALUES ({}, zeroblob(32))", end - 1),
+        "INSERT INTO tree VALUES (0, zeroblob(32))".to_owned(),
+    ] {
+        refused(&sql, "appended in order");
+    }
+    refused(
+        "UPDATE tree SET hashes = zeroblob(32) WHERE first = 0",
+        "UPDATE is refused",
+    );
+    refused(
+        &format!("DELETE FROM tree WHERE first = {}", count(4)),
+        "DELETE is refused",
+    );
+    for sql in [
+        format!("INSERT INTO tree VALUES ({end}, zeroblob(31))"),
+        format!("INSERT INTO tree VALUES ({end}, zeroblob(0))"),
+        format!("INSERT INTO tree VALUES ({end}, randomblob(33))"),
+    ] {
+        refused(&sql, "CHECK constraint");
+    }
+    drop(conn);
+    assert!(verify(&path).is_ok());
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append(&event(10)).unwrap();
+    assert_eq!(log.tree_size().unwrap(), 10);
+    drop(log);
+    assert!(verify(&path).is_ok());
+}
+
 /// Turns a fresh log into the schema-2 layout (no tree, no checkpoints).
 fn downgrade_to_v2(path: &std::path::Path) {
     let conn = attacker(path);
@@ -359,6 +426,34 @@ fn ac_089_migration_after_retention_and_refusals() {
         .unwrap();
     assert_eq!(tables, 0, "nothing of the migration is left");
     drop(conn);
+}
+
+/// AC-089, AC-088: a long log is migrated in chunks, each written as a
+/// block starting where the previous one ends; the tree is the tree of
+/// every record.
+#[test]
+fn ac_089_migration_writes_contiguous_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 9000);
+    downgrade_to_v2(&path);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let leaves: Vec<Hash> = records(&path)
+        .iter()
+        .map(|r| audit_core::leaf_hash(r).unwrap())
+        .collect();
+    assert_eq!(log.tree_root(9000).unwrap(), tlog::merkle_root(&leaves));
+    log.append(&event(9001)).unwrap();
+    drop(log);
+    let blocks: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM tree", [], |r| r.get(0))
+        .unwrap();
+    assert!(blocks >= 3, "{blocks} blocks");
+    assert_eq!(
+        tree_rows(&path).len() as u64,
+        stored_hash_count(9001).unwrap()
+    );
+    assert!(verify(&path).is_ok());
 }
 
 /// AC-090: every stored hash of `tree` is accounted for, with the secret
