@@ -14,7 +14,7 @@ use audit_core::{
     verify_log_against_checkpoint,
 };
 use cucumber::{given, then, when};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use vram_residency::{SealOptions, VerifyMode};
 
 use crate::world::{OTHER_SECRET, ResidencyWorld, SECRET, WorkerSpec, parse_size};
@@ -164,11 +164,30 @@ fn cut_tree_to_records(conn: &Connection) {
         .expect("read the head");
     let keep =
         audit_core::tlog::stored_hash_count(u64::try_from(head).unwrap_or(0)).expect("a tree size");
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    // The tree is stored in blocks (one row per batch): the blocks past
+    // `keep` go, and the one straddling it comes back with its kept prefix.
+    let straddling: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT first, hashes FROM tree WHERE first < ?1 AND first + length(hashes) / 32 > ?1",
+            [keep],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .expect("read the straddling block");
     conn.execute(
-        "DELETE FROM tree WHERE idx >= ?1",
-        [i64::try_from(keep).unwrap_or(i64::MAX)],
+        "DELETE FROM tree WHERE first + length(hashes) / 32 > ?1",
+        [keep],
     )
     .expect("cut the tree");
+    if let Some((first, hashes)) = straddling {
+        let kept = usize::try_from(keep - first).unwrap_or(0) * 32;
+        conn.execute(
+            "INSERT INTO tree (first, hashes) VALUES (?1, ?2)",
+            rusqlite::params![first, hashes.get(..kept).expect("a prefix of the block")],
+        )
+        .expect("re-insert the kept prefix");
+    }
 }
 
 fn db(world: &ResidencyWorld) -> std::path::PathBuf {

@@ -326,12 +326,12 @@ pub(crate) fn head_in(
     Ok((0, key.genesis(worker_id).to_vec()))
 }
 
-/// The insert of one stored tree hash.
-const INSERT_TREE_HASH: &str = "INSERT INTO tree (idx, hash) VALUES (?1, ?2)";
+/// The insert of one block of stored tree hashes.
+const INSERT_TREE_BLOCK: &str = "INSERT INTO tree (first, hashes) VALUES (?1, ?2)";
 
 /// Appends `events` inside an open transaction: each record, and its leaf
-/// and the subtrees it completes in the `tree` table (`AC-088`), so the
-/// transaction commits both or neither.
+/// and the subtrees it completes in the `tree` table, one block for the
+/// batch (`AC-088`), so the transaction commits both or neither.
 pub(crate) fn append_in(
     tx: &Transaction<'_>,
     worker_id: &str,
@@ -403,35 +403,26 @@ pub(crate) fn append_in(
     Ok(Some(head.saturating_add(1)..=seq))
 }
 
-/// Tree hashes written per `INSERT` statement.
-const TREE_ROWS_PER_INSERT: usize = 64;
-
-/// Inserts `hashes` at stored indexes `first..`, many rows per statement.
+/// Inserts `hashes`, the stored hashes at indexes `first..`, as one block
+/// (one row, one run of the append trigger); nothing when empty.
 pub(crate) fn insert_tree_hashes(
     conn: &Connection,
     first: u64,
     hashes: &[tlog::Hash],
 ) -> Result<(), AuditError> {
-    let op = || AuditError::storage("inserting tree hashes");
-    let mut index = i64::try_from(first).map_err(|_| AuditError::Tree {
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let first = i64::try_from(first).map_err(|_| AuditError::Tree {
         detail: format!("stored index {first} is beyond the table"),
     })?;
-    for chunk in hashes.chunks(TREE_ROWS_PER_INSERT) {
-        let sql = if chunk.len() == 1 {
-            INSERT_TREE_HASH.to_owned()
-        } else {
-            let values = vec!["(?, ?)"; chunk.len()].join(", ");
-            format!("INSERT INTO tree (idx, hash) VALUES {values}")
-        };
-        let mut stmt = conn.prepare_cached(&sql).map_err(op())?;
-        for (n, hash) in (1usize..).step_by(2).zip(chunk) {
-            stmt.raw_bind_parameter(n, index).map_err(op())?;
-            stmt.raw_bind_parameter(n + 1, hash.as_bytes().as_slice())
-                .map_err(op())?;
-            index = index.saturating_add(1);
-        }
-        stmt.raw_execute().map_err(op())?;
+    let mut blob = Vec::with_capacity(hashes.len() * tlog::HASH_SIZE);
+    for hash in hashes {
+        blob.extend_from_slice(hash.as_bytes());
     }
+    conn.prepare_cached(INSERT_TREE_BLOCK)
+        .and_then(|mut stmt| stmt.execute(params![first, blob]))
+        .map_err(AuditError::storage("inserting tree hashes"))?;
     Ok(())
 }
 

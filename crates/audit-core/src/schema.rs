@@ -67,12 +67,14 @@ CREATE TABLE anchors (
 ) STRICT;
 ";
 
-/// Version 3: the Merkle tree in `tlog`'s stored-hash layout, and the
-/// signed checkpoints (C2SP notes, with the cosignatures added later).
+/// Version 3: the Merkle tree in `tlog`'s stored-hash layout, one row per
+/// appended batch (`hashes` is the concatenation of the 32-byte hashes at
+/// stored indexes `first, first + 1, …`), and the signed checkpoints (C2SP
+/// notes, with the cosignatures added later).
 const CREATE_TREE: &str = "
 CREATE TABLE tree (
-    idx  INTEGER PRIMARY KEY NOT NULL CHECK (idx >= 0),
-    hash BLOB NOT NULL CHECK (length(hash) = 32)
+    first  INTEGER PRIMARY KEY NOT NULL CHECK (first >= 0),
+    hashes BLOB NOT NULL CHECK (length(hashes) >= 32 AND length(hashes) % 32 = 0)
 ) STRICT;
 CREATE TABLE checkpoints (
     id    INTEGER PRIMARY KEY NOT NULL CHECK (id >= 1),
@@ -84,8 +86,8 @@ CREATE TABLE checkpoints (
 CREATE INDEX checkpoints_size ON checkpoints(size);
 ";
 
-/// Version 3's triggers: tree hashes are appended at the next index and
-/// never changed; a checkpoint row is appended with the next id and its
+/// Version 3's triggers: a block of tree hashes is appended exactly where
+/// the previous one ends and never changed; a checkpoint row is appended with the next id and its
 /// note only ever grows (cosignature lines added at its end).
 const TREE_TRIGGERS: &str = "
 CREATE TRIGGER IF NOT EXISTS tree_no_update BEFORE UPDATE ON tree
@@ -93,7 +95,7 @@ BEGIN SELECT RAISE(ABORT, 'audit tree hashes are append-only: UPDATE is refused'
 CREATE TRIGGER IF NOT EXISTS tree_no_delete BEFORE DELETE ON tree
 BEGIN SELECT RAISE(ABORT, 'audit tree hashes are append-only: DELETE is refused'); END;
 CREATE TRIGGER IF NOT EXISTS tree_append_only BEFORE INSERT ON tree
-WHEN NEW.idx IS NOT COALESCE((SELECT MAX(idx) FROM tree), -1) + 1
+WHEN NEW.first IS NOT COALESCE((SELECT first + length(hashes) / 32 FROM tree ORDER BY first DESC LIMIT 1), 0)
 BEGIN SELECT RAISE(ABORT, 'audit tree hashes are appended in order: this INSERT is refused'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: DELETE is refused'); END;

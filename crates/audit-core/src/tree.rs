@@ -8,17 +8,19 @@
 //! the chain's head sequence number: retention deletes records, never tree
 //! hashes, so proofs keep working for every size a checkpoint was signed at.
 //!
-//! The table holds, for every complete subtree, its hash, at the index
+//! The layout holds, for every complete subtree, its hash, at the index
 //! `tlog::stored_hash_index` gives; a tree of `N` leaves has exactly
-//! `2N − popcount(N)` rows, `0..` without a hole. Appending needs only the
-//! tree's right border (at most 62 complete subtrees, [`Frontier`]), read in
-//! one query at the start of a batch; proofs read through [`TreeStore`], one
-//! query per proof.
+//! `2N − popcount(N)` stored hashes, `0..` without a hole. The table keeps
+//! them in blocks, one row per appended batch: `tree(first, hashes)`, the
+//! hashes at indexes `first, first + 1, …` concatenated, each block
+//! starting where the previous one ends. Stored index `i` is in the block
+//! with the greatest `first ≤ i`, one primary-key seek away. Appending
+//! needs only the tree's right border (at most 62 complete subtrees,
+//! [`Frontier`]), read at the start of a batch; proofs read through
+//! [`TreeStore`], a seek per block they touch.
 
-use std::collections::HashMap;
-
-use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
 use tlog::{EMPTY_ROOT, Hash, HashStore, node_hash, stored_hash_count, stored_hash_index};
 
 use crate::record::dropped_leaf_input;
@@ -110,21 +112,33 @@ impl Frontier {
     /// the table must hold exactly the hashes of `size` leaves.
     pub fn load(conn: &Connection, size: u64) -> Result<Self, AuditError> {
         let count = stored_hash_count(size).ok_or_else(|| too_large(size))?;
-        let max: Option<i64> = conn
-            .query_row("SELECT MAX(idx) FROM tree", [], |row| row.get(0))
+        let last = conn
+            .prepare_cached(LAST_BLOCK)
+            .and_then(|mut stmt| stmt.query_row([], block_of).optional())
             .map_err(AuditError::storage("reading the Merkle tree"))?;
-        let held = max.map_or(Some(0), |m| u64::try_from(m).ok().map(|m| m + 1));
+        let (held, last) = match last {
+            None => (Some(0), None),
+            Some(None) => (None, None),
+            Some(Some(block)) => (Some(block.end()), Some(block)),
+        };
         if held != Some(count) {
             return Err(AuditError::Tree {
                 detail: format!(
                     "the tree table ends at index {} where the {size} records of the chain need {count} hashes (0..={}); keep the file as evidence and run `audit verify` on it",
-                    max.map_or_else(|| "none".to_owned(), |m| m.to_string()),
+                    match held {
+                        Some(0) => "none".to_owned(),
+                        Some(end) => (end - 1).to_string(),
+                        None =>
+                            "? (its last block is not a whole number of 32-byte hashes)".to_owned(),
+                    },
                     count.saturating_sub(1)
                 ),
             });
         }
         let indexes = border_indexes(size)?;
-        let hashes = read_hashes(conn, &indexes).map_err(|e| AuditError::Tree {
+        let mut blocks = Blocks::new(conn);
+        blocks.cache.extend(last);
+        let hashes = blocks.read(&indexes).map_err(|e| AuditError::Tree {
             detail: e.to_string(),
         })?;
         Ok(Self {
@@ -194,50 +208,118 @@ pub enum TreeReadError {
     },
 }
 
-/// The hashes at `indexes`, in order, read in one query.
-fn read_hashes(conn: &Connection, indexes: &[u64]) -> Result<Vec<Hash>, TreeReadError> {
-    if indexes.is_empty() {
-        return Ok(Vec::new());
+/// The block holding stored index `?1`: the one with the greatest `first`
+/// not above it.
+const BLOCK_AT: &str =
+    "SELECT first, hashes FROM tree WHERE first <= ?1 ORDER BY first DESC LIMIT 1";
+
+/// The last block.
+const LAST_BLOCK: &str = "SELECT first, hashes FROM tree ORDER BY first DESC LIMIT 1";
+
+/// One row of the `tree` table: the hashes at `first..end()`.
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    first: u64,
+    hashes: Vec<u8>,
+}
+
+impl Block {
+    /// The index after its last whole hash.
+    pub(crate) fn end(&self) -> u64 {
+        self.first + (self.hashes.len() / tlog::HASH_SIZE) as u64
     }
-    let mut wanted: Vec<i64> = Vec::with_capacity(indexes.len());
-    for &index in indexes {
-        wanted.push(i64::try_from(index).map_err(|_| TreeReadError::Missing { index })?);
+
+    /// The hash at stored index `index`, if this block holds it.
+    pub(crate) fn get(&self, index: u64) -> Option<Hash> {
+        let offset = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        let start = offset.checked_mul(tlog::HASH_SIZE)?;
+        let bytes = self
+            .hashes
+            .get(start..start.checked_add(tlog::HASH_SIZE)?)?;
+        Hash::from_slice(bytes).ok()
     }
-    wanted.sort_unstable();
-    wanted.dedup();
-    let placeholders = vec!["?"; wanted.len()].join(",");
-    let sql = format!("SELECT idx, hash FROM tree WHERE idx IN ({placeholders})");
-    let storage = |e: rusqlite::Error| TreeReadError::Storage(e.to_string());
-    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(wanted.iter()))
-        .map_err(storage)?;
-    let mut found: HashMap<u64, Hash> = HashMap::with_capacity(wanted.len());
-    while let Some(row) = rows.next().map_err(storage)? {
-        let (ValueRef::Integer(idx), ValueRef::Blob(bytes)) = (
-            row.get_ref(0).map_err(storage)?,
-            row.get_ref(1).map_err(storage)?,
-        ) else {
-            continue;
-        };
-        if let (Ok(idx), Ok(hash)) = (u64::try_from(idx), Hash::from_slice(bytes)) {
-            found.insert(idx, hash);
+}
+
+/// A `(first, hashes)` row as a block; `None` when `first` is not a
+/// non-negative integer or `hashes` not a non-empty blob of whole hashes.
+fn block_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Block>> {
+    let (ValueRef::Integer(first), ValueRef::Blob(bytes)) = (row.get_ref(0)?, row.get_ref(1)?)
+    else {
+        return Ok(None);
+    };
+    let Ok(first) = u64::try_from(first) else {
+        return Ok(None);
+    };
+    if bytes.is_empty() || bytes.len() % tlog::HASH_SIZE != 0 {
+        return Ok(None);
+    }
+    Ok(Some(Block {
+        first,
+        hashes: bytes.to_vec(),
+    }))
+}
+
+/// Reads stored hashes block by block, keeping the blocks it fetched so
+/// that each is read once.
+pub(crate) struct Blocks<'a> {
+    conn: &'a Connection,
+    cache: Vec<Block>,
+}
+
+impl<'a> Blocks<'a> {
+    pub(crate) fn new(conn: &'a Connection) -> Self {
+        Self {
+            conn,
+            cache: Vec::new(),
         }
     }
-    indexes
-        .iter()
-        .map(|&index| {
-            found
-                .get(&index)
-                .copied()
-                .ok_or(TreeReadError::Missing { index })
-        })
-        .collect()
+
+    /// The hash at stored index `index`: `Ok(None)` when no block holds a
+    /// whole 32-byte hash there.
+    pub(crate) fn hash_at(&mut self, index: u64) -> Result<Option<Hash>, rusqlite::Error> {
+        if let Some(hash) = self.cache.iter().rev().find_map(|b| b.get(index)) {
+            return Ok(Some(hash));
+        }
+        let Ok(key) = i64::try_from(index) else {
+            return Ok(None);
+        };
+        let block = self
+            .conn
+            .prepare_cached(BLOCK_AT)?
+            .query_row([key], block_of)
+            .optional()?
+            .flatten();
+        let Some(block) = block else {
+            return Ok(None);
+        };
+        let hash = block.get(index);
+        if hash.is_some() {
+            // A handful of blocks at most: the latest few are all a proof
+            // or a border revisits.
+            if self.cache.len() >= 64 {
+                self.cache.remove(0);
+            }
+            self.cache.push(block);
+        }
+        Ok(hash)
+    }
+
+    /// The hashes at `indexes`, in order.
+    fn read(&mut self, indexes: &[u64]) -> Result<Vec<Hash>, TreeReadError> {
+        indexes
+            .iter()
+            .map(|&index| {
+                self.hash_at(index)
+                    .map_err(|e| TreeReadError::Storage(e.to_string()))?
+                    .ok_or(TreeReadError::Missing { index })
+            })
+            .collect()
+    }
 }
 
 /// The `tree` table of a log as a [`tlog::HashStore`]: what roots and
-/// proofs are computed from, one query per root or proof
-/// ([`crate::AuditLog::tree_store`]).
+/// proofs are computed from, one primary-key seek per block a root or
+/// proof touches ([`crate::AuditLog::tree_store`]).
 #[derive(Debug, Clone, Copy)]
 pub struct TreeStore<'a> {
     conn: &'a Connection,
@@ -253,7 +335,7 @@ impl HashStore for TreeStore<'_> {
     type Error = TreeReadError;
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeReadError> {
-        read_hashes(self.conn, indexes)
+        Blocks::new(self.conn).read(indexes)
     }
 }
 

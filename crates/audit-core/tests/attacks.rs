@@ -283,12 +283,8 @@ fn ac_096_immudb_ghsa_672p_record_shown_with_other_contents_is_rejected() {
     // No mixed history either: the record and the tree must agree, in the
     // same transaction, so a leaf cannot differ from its record.
     let conn = attacker(&forged);
-    let index = tlog::stored_hash_index(0, 3).unwrap() as i64;
-    conn.execute(
-        "UPDATE tree SET hash = ?1 WHERE idx = ?2",
-        rusqlite::params![leaf_a.as_bytes().as_slice(), index],
-    )
-    .unwrap();
+    let index = tlog::stored_hash_index(0, 3).unwrap();
+    set_tree_hash(&conn, index, leaf_a.as_bytes());
     assert_eq!(
         public(&forged, Some(&b), None),
         Some(PublicFailure::LeafMismatch { seq: 4 })

@@ -37,15 +37,27 @@ fn records(path: &std::path::Path) -> Vec<AuditRecord> {
         .collect()
 }
 
+/// The stored hashes of the `tree` table, `(index, hash)`, read from its
+/// blocks, which must be contiguous from index 0.
 fn tree_rows(path: &std::path::Path) -> Vec<(i64, Vec<u8>)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn
-        .prepare("SELECT idx, hash FROM tree ORDER BY idx")
+        .prepare("SELECT first, hashes FROM tree ORDER BY first")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    let blocks: Vec<(i64, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
-        .collect()
+        .collect();
+    let mut out = Vec::new();
+    for (first, hashes) in blocks {
+        assert_eq!(first, out.len() as i64, "blocks are contiguous");
+        assert!(!hashes.is_empty() && hashes.len() % 32 == 0);
+        for hash in hashes.chunks(32) {
+            out.push((out.len() as i64, hash.to_vec()));
+        }
+    }
+    out
 }
 
 /// A log of `n` records with a signed checkpoint of all of them.
@@ -183,19 +195,22 @@ fn ac_087_retention_keeps_every_leaf() {
 }
 
 /// AC-088: the records of a batch and their tree hashes commit together: a
-/// batch whose tree insert fails halfway leaves neither its records nor
-/// any of its hashes, and the log goes on from where it was.
+/// batch whose tree insert fails after its records were inserted leaves
+/// neither its records nor any of its hashes, and the log goes on from
+/// where it was.
 #[test]
 fn ac_088_a_batch_that_fails_leaves_neither_records_nor_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let path = build(dir.path(), "a.db", 10);
     let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
-    // The hash of leaf 13 (record 14, the 4th of the next batch) fails.
-    let failing = stored_hash_index(0, 13).unwrap();
+    // The next batch's block of tree hashes (it starts where the tree of 10
+    // leaves ends, and holds leaf 13, record 14) fails.
+    let failing = stored_hash_count(10).unwrap();
+    assert!(stored_hash_index(0, 13).unwrap() > failing);
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(&format!(
-            "CREATE TRIGGER fail_once BEFORE INSERT ON tree WHEN NEW.idx = {failing} \
+            "CREATE TRIGGER fail_once BEFORE INSERT ON tree WHEN NEW.first = {failing} \
              BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;"
         ))
         .unwrap();
@@ -217,6 +232,73 @@ fn ac_088_a_batch_that_fails_leaves_neither_records_nor_hashes() {
         tree_rows(&path).len() as u64,
         stored_hash_count(20).unwrap()
     );
+    assert!(verify(&path).is_ok());
+}
+
+/// AC-088, AC-012: each batch's tree hashes are one block row starting
+/// where the previous block ends; the triggers refuse a block anywhere
+/// else, and any change or deletion of a block; the `CHECK`s refuse a
+/// block that is not a whole, non-zero number of 32-byte hashes.
+#[test]
+fn ac_088_one_block_per_batch_appended_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 3);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append_batch(&[event(4)]).unwrap();
+    log.append_batch(&(5..=9).map(event).collect::<Vec<_>>())
+        .unwrap();
+    drop(log);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let blocks: Vec<(i64, i64)> = conn
+        .prepare("SELECT first, length(hashes) / 32 FROM tree ORDER BY first")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let count = |n: u64| stored_hash_count(n).unwrap() as i64;
+    assert_eq!(
+        blocks,
+        vec![
+            (0, count(3)),
+            (count(3), count(4) - count(3)),
+            (count(4), count(9) - count(4)),
+        ]
+    );
+    assert_eq!(tree_rows(&path).len() as i64, count(9));
+    let end = count(9);
+    let refused = |sql: &str, what: &str| {
+        let err = conn.execute_batch(sql).unwrap_err().to_string();
+        assert!(err.contains(what), "{sql}: {err}");
+    };
+    for sql in [
+        format!("INSERT INTO tree VALUES ({}, zeroblob(32))", end + 1),
+        format!("INSERT INTO tree VALUES ({}, zeroblob(32))", end - 1),
+        "INSERT INTO tree VALUES (0, zeroblob(32))".to_owned(),
+    ] {
+        refused(&sql, "appended in order");
+    }
+    refused(
+        "UPDATE tree SET hashes = zeroblob(32) WHERE first = 0",
+        "UPDATE is refused",
+    );
+    refused(
+        &format!("DELETE FROM tree WHERE first = {}", count(4)),
+        "DELETE is refused",
+    );
+    for sql in [
+        format!("INSERT INTO tree VALUES ({end}, zeroblob(31))"),
+        format!("INSERT INTO tree VALUES ({end}, zeroblob(0))"),
+        format!("INSERT INTO tree VALUES ({end}, randomblob(33))"),
+    ] {
+        refused(&sql, "CHECK constraint");
+    }
+    drop(conn);
+    assert!(verify(&path).is_ok());
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append(&event(10)).unwrap();
+    assert_eq!(log.tree_size().unwrap(), 10);
+    drop(log);
     assert!(verify(&path).is_ok());
 }
 
@@ -346,56 +428,115 @@ fn ac_089_migration_after_retention_and_refusals() {
     drop(conn);
 }
 
-/// AC-090: every row of `tree` is accounted for, with the secret and
-/// without: exactly 2N − popcount(N) rows at 0, 1, 2, …, each a 32-byte
-/// hash equal to the recomputed leaf or node; anything else fails, named.
+/// AC-089, AC-088: a long log is migrated in chunks, each written as a
+/// block starting where the previous one ends; the tree is the tree of
+/// every record.
+#[test]
+fn ac_089_migration_writes_contiguous_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 9000);
+    downgrade_to_v2(&path);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let leaves: Vec<Hash> = records(&path)
+        .iter()
+        .map(|r| audit_core::leaf_hash(r).unwrap())
+        .collect();
+    assert_eq!(log.tree_root(9000).unwrap(), tlog::merkle_root(&leaves));
+    log.append(&event(9001)).unwrap();
+    drop(log);
+    let blocks: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM tree", [], |r| r.get(0))
+        .unwrap();
+    assert!(blocks >= 3, "{blocks} blocks");
+    assert_eq!(
+        tree_rows(&path).len() as u64,
+        stored_hash_count(9001).unwrap()
+    );
+    assert!(verify(&path).is_ok());
+}
+
+/// AC-090: every stored hash of `tree` is accounted for, with the secret
+/// and without: blocks contiguous from index 0, each a whole number of
+/// 32-byte hashes, exactly 2N − popcount(N) hashes in all, each equal to
+/// the recomputed leaf or node; anything else fails, named.
 #[test]
 fn ac_090_every_tree_row_is_accounted_for() {
+    type Attack = Box<dyn Fn(&rusqlite::Connection)>;
     let dir = tempfile::tempdir().unwrap();
     let count = stored_hash_count(13).unwrap() as i64;
-    let leaf6 = stored_hash_index(0, 5).unwrap() as i64;
-    let node = stored_hash_index(1, 0).unwrap() as i64;
-    let cases: Vec<(&str, String)> = vec![
+    let leaf6 = stored_hash_index(0, 5).unwrap();
+    let node = stored_hash_index(1, 0).unwrap();
+    let sql = |sql: String| -> Attack { Box::new(move |c| c.execute_batch(&sql).unwrap()) };
+    let cases: Vec<(&str, Attack)> = vec![
         (
             "missing last",
-            format!("DELETE FROM tree WHERE idx = {}", count - 1),
+            sql("UPDATE tree SET hashes = substr(hashes, 1, length(hashes) - 32) \
+                 WHERE first = (SELECT MAX(first) FROM tree)"
+                .into()),
         ),
         (
             "extra",
-            format!("INSERT INTO tree VALUES ({count}, zeroblob(32))"),
+            sql(format!("INSERT INTO tree VALUES ({count}, zeroblob(32))")),
+        ),
+        (
+            "extra in the last block",
+            Box::new(|c| {
+                let (first, mut hashes): (i64, Vec<u8>) = c
+                    .query_row(
+                        "SELECT first, hashes FROM tree ORDER BY first DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .unwrap();
+                hashes.extend([0; 32]);
+                c.execute(
+                    "UPDATE tree SET hashes = ?1 WHERE first = ?2",
+                    rusqlite::params![hashes, first],
+                )
+                .unwrap();
+            }),
         ),
         (
             "negative",
-            "INSERT INTO tree VALUES (-1, zeroblob(32))".into(),
+            sql("INSERT INTO tree VALUES (-1, zeroblob(32))".into()),
         ),
         (
-            "text idx",
-            "CREATE TABLE t AS SELECT * FROM tree; DROP TABLE tree; \
-             CREATE TABLE tree (idx, hash); INSERT INTO tree SELECT * FROM t; DROP TABLE t; \
-             INSERT INTO tree VALUES ('x', zeroblob(32))"
-                .into(),
+            "gap",
+            sql(format!("INSERT INTO tree VALUES ({}, zeroblob(32))", count + 1)),
+        ),
+        (
+            "text first",
+            sql("CREATE TABLE t AS SELECT * FROM tree; DROP TABLE tree; \
+                 CREATE TABLE tree (first, hashes); INSERT INTO tree SELECT * FROM t; DROP TABLE t; \
+                 INSERT INTO tree VALUES ('x', zeroblob(32))"
+                .into()),
         ),
         (
             "short hash",
-            format!("UPDATE tree SET hash = zeroblob(31) WHERE idx = {node}"),
+            Box::new(move |c| set_tree_hash(c, node, &[0; 31])),
+        ),
+        (
+            "empty block",
+            sql(format!("INSERT INTO tree VALUES ({count}, zeroblob(0))")),
         ),
         (
             "leaf",
-            format!("UPDATE tree SET hash = zeroblob(32) WHERE idx = {leaf6}"),
+            Box::new(move |c| set_tree_hash(c, leaf6, &[0; 32])),
         ),
         (
             "node",
-            format!("UPDATE tree SET hash = zeroblob(32) WHERE idx = {node}"),
+            Box::new(move |c| set_tree_hash(c, node, &[0; 32])),
         ),
         (
             "records cut, tree kept",
-            "DELETE FROM records WHERE seq > 10".into(),
+            sql("DELETE FROM records WHERE seq > 10".into()),
         ),
-        ("table dropped", "DROP TABLE tree".into()),
+        ("table dropped", sql("DROP TABLE tree".into())),
     ];
-    for (index, (name, sql)) in cases.iter().enumerate() {
+    for (index, (name, attack)) in cases.iter().enumerate() {
         let (path, note) = signed_log(dir.path(), &format!("{index}.db"), 13);
-        attacker(&path).execute_batch(sql).unwrap();
+        attack(&attacker(&path));
         let secret_report = verify(&path);
         let public_failure = public(&path, Some(&note), None);
         let (seq, reason) = failure(&secret_report);
@@ -413,7 +554,7 @@ fn ac_090_every_tree_row_is_accounted_for() {
                 );
             }
             "node" => {
-                let index = node as u64;
+                let index = node;
                 assert_eq!(reason, FailureReason::TreeMismatch { index }, "{name}");
                 assert_eq!(
                     public_failure,
@@ -453,12 +594,7 @@ fn ac_090_every_tree_row_is_accounted_for() {
     }
     // An edited leaf in the tail is found when the log is opened to write.
     let (path, _) = signed_log(dir.path(), "tail.db", 13);
-    attacker(&path)
-        .execute(
-            &format!("UPDATE tree SET hash = zeroblob(32) WHERE idx = {leaf6}"),
-            [],
-        )
-        .unwrap();
+    set_tree_hash(&attacker(&path), leaf6, &[0; 32]);
     assert!(matches!(
         AuditLog::open(&path, WORKER, &secret()),
         Err(AuditError::BrokenTail { seq: 6, .. })

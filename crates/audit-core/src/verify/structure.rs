@@ -21,7 +21,7 @@ use crate::schema::{APPLICATION_ID, RECORD_COLUMNS, SUPPORTED_SCHEMA_VERSIONS};
 
 /// The tables of a log from schema 3 on, and their columns.
 const TREE_TABLES: [(&str, &[&str]); 2] = [
-    ("tree", &["idx", "hash"]),
+    ("tree", &["first", "hashes"]),
     ("checkpoints", &["id", "size", "root", "ts_ns", "note"]),
 ];
 

@@ -3,26 +3,28 @@
 //! tree. Needs no key, so the same scan serves `verify_log` (after the HMAC
 //! walk) and `verify_public` (instead of it).
 //!
-//! One pass in index order over the `tree` rows, merged with the records
+//! One pass in index order over the `tree` blocks, merged with the records
 //! in `seq` order: for every leaf `i` the scan recomputes the record's leaf
 //! hash (`seq = i + 1`; a leaf below the first kept record, dropped by
 //! retention, is taken as stored), compares it with the stored one, and
 //! recomputes every subtree the leaf completes from the hashes already
-//! checked, comparing each with its row. Rows must come at exactly the
-//! indexes `0, 1, 2, …` and end at `2N − popcount(N)`. The roots of the
-//! sizes asked for are folded from the right border on the way.
+//! checked, comparing each with its stored hash. Blocks must be contiguous
+//! (the first starts at index 0, each next one where the previous ends),
+//! each a non-empty blob of whole 32-byte hashes, and together hold exactly
+//! `2N − popcount(N)` hashes. The roots of the sizes asked for are folded
+//! from the right border on the way.
 
 use rayon::prelude::*;
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension};
-use tlog::{EMPTY_ROOT, Hash, stored_hash_count};
+use tlog::{EMPTY_ROOT, HASH_SIZE, Hash, stored_hash_count};
 
 use super::BLOCK_ROWS;
-use super::rows::{INTEGER_SEQ, Want, class, read_raw, read_raw_into, seq_param, shape_defect};
+use super::rows::{INTEGER_SEQ, class, read_raw, read_raw_into, seq_param};
 use crate::AuditError;
 use crate::record::RawRecord;
 use crate::schema::RECORD_COLUMNS;
-use crate::tree::Frontier;
+use crate::tree::{Blocks, Frontier};
 
 /// What a clean scan found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,7 @@ impl TreeScan {
 /// What the scan found wrong, at which record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TreeFault {
-    /// A row missing, extra, out of place or of the wrong shape.
+    /// A block or hash missing, extra, out of place or of the wrong shape.
     Structure(String),
     /// A record not in the form the log writes.
     Malformed { seq: u64, detail: String },
@@ -120,10 +122,10 @@ fn leaves_of(block: &[RawRecord], len: usize) -> Vec<Hash> {
         .collect()
 }
 
-/// The scan's state: the tree rows read so far and the frontier rebuilt
+/// The scan's state: the tree hashes read so far and the frontier rebuilt
 /// from the checked hashes.
 struct Scanner<'r, 's> {
-    rows: &'r mut rusqlite::Rows<'s>,
+    rows: HashStream<'r, 's>,
     frontier: Frontier,
     size: u64,
     count: u64,
@@ -142,7 +144,7 @@ impl Scanner<'_, '_> {
     /// The stored leaf of the next leaf.
     fn stored_leaf(&mut self) -> Result<Result<Hash, TreeFault>, AuditError> {
         let position = self.frontier.next_index();
-        Ok(match read_row(self.rows, position)? {
+        Ok(match self.rows.next(position)? {
             Row::Hash(hash) => Ok(hash),
             Row::End => Err(self.ended(position)),
             Row::Bad(detail) => Err(TreeFault::Structure(detail)),
@@ -155,7 +157,7 @@ impl Scanner<'_, '_> {
         let hashes = self.frontier.append(leaf)?;
         for (offset, hash) in (1u64..).zip(hashes.iter().skip(1)) {
             let index = position + offset;
-            match read_row(self.rows, index)? {
+            match self.rows.next(index)? {
                 Row::Hash(stored) if stored == *hash => {}
                 Row::Hash(_) => return Ok(Err(TreeFault::NodeMismatch { index })),
                 Row::End => return Ok(Err(self.ended(index))),
@@ -186,7 +188,7 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
         ))));
     };
     let mut tree_stmt = conn
-        .prepare("SELECT idx, hash FROM tree ORDER BY idx")
+        .prepare("SELECT first, hashes FROM tree ORDER BY first")
         .map_err(storage)?;
     let mut tree_rows = tree_stmt.query([]).map_err(storage)?;
     let mut record_stmt = conn
@@ -205,7 +207,12 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
     wanted.sort_unstable();
     wanted.dedup();
     let mut scanner = Scanner {
-        rows: &mut tree_rows,
+        rows: HashStream {
+            rows: &mut tree_rows,
+            first: 0,
+            bytes: Vec::new(),
+            taken: 0,
+        },
         frontier: Frontier::empty(),
         size,
         count,
@@ -238,7 +245,7 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
 
     // The kept records, block by block: the leaves of the next block are
     // hashed on other threads while this one checks the current block
-    // against the tree rows.
+    // against the stored tree hashes.
     let mut current: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
     let mut next: Vec<RawRecord> = Vec::with_capacity(BLOCK_ROWS);
     let mut len = read_block(&mut record_rows, &mut current)?;
@@ -269,13 +276,10 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
         ))));
     }
     // No hash after the last.
-    match read_row(scanner.rows, count)? {
-        Row::End => {}
-        Row::Hash(_) | Row::Bad(_) => {
-            return Ok(Err(TreeFault::Structure(format!(
-                "the tree table holds more than the {count} hashes of its {size} leaves: rows were added"
-            ))));
-        }
+    if let Some(detail) = scanner.rows.after_end(count)? {
+        return Ok(Err(TreeFault::Structure(format!(
+            "the tree table holds more than the {count} hashes of its {size} leaves: {detail}"
+        ))));
     }
     scan.root = scanner.frontier.root();
     scan.roots = std::mem::take(&mut scanner.roots);
@@ -283,7 +287,7 @@ pub(crate) fn scan_tree(input: ScanInput<'_>) -> Result<Result<TreeScan, TreeFau
 }
 
 /// Checks consecutive kept records and their leaf hashes against the next
-/// tree rows.
+/// stored hashes.
 fn check_block(
     scanner: &mut Scanner<'_, '_>,
     records: &[RawRecord],
@@ -338,37 +342,95 @@ fn check_block(
     Ok(Ok(()))
 }
 
-/// One row of the tree stream.
+/// One hash of the tree stream.
 enum Row {
     Hash(Hash),
     End,
     Bad(String),
 }
 
-/// The next row of `rows`, which must be at `expected` and hold a 32-byte
-/// blob.
-fn read_row(rows: &mut rusqlite::Rows<'_>, expected: u64) -> Result<Row, AuditError> {
-    let Some(row) = rows.next().map_err(storage)? else {
-        return Ok(Row::End);
-    };
-    let idx = row.get_ref(0).map_err(storage)?;
-    if idx != ValueRef::Integer(i64::try_from(expected).unwrap_or(i64::MAX)) {
-        return Ok(Row::Bad(format!(
-            "the tree table holds a row with idx {} where idx {expected} should come: rows were inserted, removed or renumbered",
-            describe(idx)
-        )));
+/// The `tree` blocks, read in order, as a stream of hashes; every block is
+/// checked for its place and shape when it is reached.
+struct HashStream<'r, 's> {
+    rows: &'r mut rusqlite::Rows<'s>,
+    /// The current block: its first index and its bytes.
+    first: u64,
+    bytes: Vec<u8>,
+    /// Hashes of the current block already handed out.
+    taken: usize,
+}
+
+impl HashStream<'_, '_> {
+    /// The next hash, which must be at stored index `expected`.
+    fn next(&mut self, expected: u64) -> Result<Row, AuditError> {
+        if self.taken * HASH_SIZE >= self.bytes.len() {
+            let Some(row) = self.rows.next().map_err(storage)? else {
+                return Ok(Row::End);
+            };
+            let first = row.get_ref(0).map_err(storage)?;
+            if first != ValueRef::Integer(i64::try_from(expected).unwrap_or(i64::MAX)) {
+                return Ok(Row::Bad(format!(
+                    "the tree table holds a block at first {} where the block at first {expected} should come (the previous one ends there): blocks were inserted, removed, cut or renumbered",
+                    describe(first)
+                )));
+            }
+            match row.get_ref(1).map_err(storage)? {
+                ValueRef::Blob(bytes) if !bytes.is_empty() && bytes.len() % HASH_SIZE == 0 => {
+                    self.bytes.clear();
+                    self.bytes.extend_from_slice(bytes);
+                }
+                ValueRef::Blob(bytes) => {
+                    return Ok(Row::Bad(format!(
+                        "tree block at first {expected}: its hashes are a {}-byte blob, not a whole, non-zero number of {HASH_SIZE}-byte hashes",
+                        bytes.len()
+                    )));
+                }
+                other => {
+                    return Ok(Row::Bad(format!(
+                        "tree block at first {expected}: its hashes are {}, not a blob",
+                        class(other)
+                    )));
+                }
+            }
+            self.first = expected;
+            self.taken = 0;
+        }
+        let start = self.taken * HASH_SIZE;
+        self.taken += 1;
+        Ok(
+            match self
+                .bytes
+                .get(start..start + HASH_SIZE)
+                .map(Hash::from_slice)
+            {
+                Some(Ok(hash)) => Row::Hash(hash),
+                _ => Row::Bad(format!(
+                    "tree block at first {}: no hash at index {expected}",
+                    self.first
+                )),
+            },
+        )
     }
-    let hash = row.get_ref(1).map_err(storage)?;
-    if let Some(defect) = shape_defect("hash", hash, Want::Blob(tlog::HASH_SIZE)) {
-        return Ok(Row::Bad(format!("tree row {expected}: {defect}")));
+
+    /// After the last of `count` hashes: `None` when the table ends there,
+    /// else what it holds beyond.
+    fn after_end(&mut self, count: u64) -> Result<Option<String>, AuditError> {
+        let left = (self.bytes.len() / HASH_SIZE).saturating_sub(self.taken);
+        if left > 0 {
+            return Ok(Some(format!(
+                "the tree block at first {} holds {left} more, past index {}: hashes were added",
+                self.first,
+                count.saturating_sub(1)
+            )));
+        }
+        Ok(match self.rows.next().map_err(storage)? {
+            None => None,
+            Some(row) => Some(format!(
+                "a block at first {} follows the last: blocks were added",
+                describe(row.get_ref(0).map_err(storage)?)
+            )),
+        })
     }
-    Ok(match hash {
-        ValueRef::Blob(bytes) => match Hash::from_slice(bytes) {
-            Ok(hash) => Row::Hash(hash),
-            Err(e) => Row::Bad(format!("tree row {expected}: {e}")),
-        },
-        _ => Row::Bad(format!("tree row {expected} holds no hash")),
-    })
 }
 
 /// For a range check: the tree holds the right number of hashes for the
@@ -394,9 +456,7 @@ pub(crate) fn check_range_leaves(
     let mut rows = stmt
         .query([seq_param(lo.max(1)), seq_param(hi.min(size))])
         .map_err(storage)?;
-    let mut leaf_stmt = conn
-        .prepare_cached("SELECT hash FROM tree WHERE idx = ?1")
-        .map_err(storage)?;
+    let mut blocks = Blocks::new(conn);
     let mut scratch = Vec::new();
     while let Some(row) = rows.next().map_err(storage)? {
         let record = read_raw(row).map_err(storage)?;
@@ -405,18 +465,9 @@ pub(crate) fn check_range_leaves(
             .checked_sub(1)
             .and_then(stored_hash_count)
             .unwrap_or(u64::MAX);
-        let stored: Option<Vec<u8>> = leaf_stmt
-            .query_row([seq_param(index)], |r| {
-                Ok(match r.get_ref(0)? {
-                    ValueRef::Blob(b) => Some(b.to_vec()),
-                    _ => None,
-                })
-            })
-            .optional()
-            .map_err(storage)?
-            .flatten();
+        let stored = blocks.hash_at(index).map_err(storage)?;
         let leaf = record.leaf_hash(&mut scratch);
-        if stored.as_deref() != Some(leaf.as_bytes().as_slice()) {
+        if stored != Some(leaf) {
             return Ok(Err(TreeFault::LeafMismatch { seq: record.seq }));
         }
     }

@@ -12,6 +12,7 @@ pub mod mount;
 use std::path::{Path, PathBuf};
 
 use audit_core::{AuditEvent, AuditLog, FailureReason, Severity, VerifyReport};
+use rusqlite::OptionalExtension;
 use seal_crypto::WorkerSecret;
 use serde_json::json;
 
@@ -118,8 +119,54 @@ pub fn cut_tail(conn: &rusqlite::Connection, m: u64) {
     conn.execute("DELETE FROM records WHERE seq > ?1", [m as i64])
         .unwrap();
     let keep = audit_core::tlog::stored_hash_count(m).unwrap();
-    conn.execute("DELETE FROM tree WHERE idx >= ?1", [keep as i64])
+    cut_tree(conn, keep);
+}
+
+/// Cuts the `tree` table back to its first `keep` stored hashes: the blocks
+/// past them go, and the block straddling `keep` is re-inserted with only
+/// its hashes below `keep` (the layout of a log that ended there).
+pub fn cut_tree(conn: &rusqlite::Connection, keep: u64) {
+    let straddling: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT first, hashes FROM tree WHERE first < ?1 AND first + length(hashes) / 32 > ?1",
+            [keep as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
         .unwrap();
+    conn.execute(
+        "DELETE FROM tree WHERE first + length(hashes) / 32 > ?1",
+        [keep as i64],
+    )
+    .unwrap();
+    if let Some((first, hashes)) = straddling {
+        let kept = &hashes[..(keep as usize - first as usize) * 32];
+        conn.execute(
+            "INSERT INTO tree (first, hashes) VALUES (?1, ?2)",
+            rusqlite::params![first, kept],
+        )
+        .unwrap();
+    }
+}
+
+/// Rewrites the stored hash at `index` as `bytes` (32 of them for an edit;
+/// another length changes the block's length too): the block holding it is
+/// updated with that piece replaced (the no-update trigger must be gone).
+pub fn set_tree_hash(conn: &rusqlite::Connection, index: u64, bytes: &[u8]) {
+    let (first, mut hashes): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT first, hashes FROM tree WHERE first <= ?1 ORDER BY first DESC LIMIT 1",
+            [index as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let at = (index as usize - first as usize) * 32;
+    hashes.splice(at..at + 32, bytes.iter().copied());
+    conn.execute(
+        "UPDATE tree SET hashes = ?1 WHERE first = ?2",
+        rusqlite::params![hashes, first],
+    )
+    .unwrap();
 }
 
 /// The log key of `WORKER` (a fixed seed: tests only).
