@@ -855,3 +855,24 @@ fn tl_cosig_001_timestamp_bounds() {
         Err(NoteError::Sign(SignError::WrongKeyType { .. }))
     ));
 }
+
+/// TL-CKPT-001: an origin or extension line holding a control character
+/// (a tab, a carriage return, an escape) is refused when built, and a body
+/// holding one does not parse.
+#[test]
+fn tl_ckpt_001_control_characters_are_refused_in_lines() {
+    let root = tlog::EMPTY_ROOT;
+    for bad in ["log\tone", "log\rone", "log\u{1b}[2J", ""] {
+        assert!(
+            tlog::Checkpoint::new(bad, 1, root).is_err(),
+            "origin {bad:?} was accepted"
+        );
+    }
+    let good = tlog::Checkpoint::new("example.com/log", 1, root).unwrap();
+    assert!(good.clone().with_extension("ext\u{7}").is_err());
+    assert!(good.clone().with_extension("").is_err());
+    let text = good.with_extension("fine").unwrap().to_text();
+    assert!(tlog::Checkpoint::from_text(&text).is_ok());
+    let tampered = text.replacen("example.com/log", "example.com/\u{1}log", 1);
+    assert!(tlog::Checkpoint::from_text(&tampered).is_err());
+}
