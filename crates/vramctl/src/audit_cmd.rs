@@ -11,6 +11,7 @@ use audit_core::{
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
+use crate::bounded;
 use crate::cli_error::CliError;
 use crate::output::{self, JsonLinesStdout, errln, escape_controls, outln};
 use crate::{print_json, secret};
@@ -218,20 +219,18 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
 /// Reads a checkpoint file, at most [`MAX_CHECKPOINT_JSON_BYTES`] of it
 /// (a larger file or an endless device is refused, never read whole).
 fn read_checkpoint_file(path: &Path) -> Result<String, CliError> {
-    use std::io::Read;
     let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
-    let mut text = String::new();
-    file.take(MAX_CHECKPOINT_JSON_BYTES as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::usage(format!("cannot read {shown}: {e}")))?;
-    if text.len() > MAX_CHECKPOINT_JSON_BYTES {
-        return Err(CliError::usage(format!(
-            "{shown} holds more than {MAX_CHECKPOINT_JSON_BYTES} bytes, more than any checkpoint; check the path"
-        )));
-    }
-    Ok(text)
+    let cannot = |e: std::io::Error| CliError::usage(format!("cannot read {shown}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let bytes = bounded::read_at_most(file, MAX_CHECKPOINT_JSON_BYTES)
+        .map_err(cannot)?
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "{shown} holds more than {MAX_CHECKPOINT_JSON_BYTES} bytes, more than any checkpoint; check the path"
+            ))
+        })?;
+    String::from_utf8(bytes)
+        .map_err(|_| CliError::usage(format!("{shown} is not UTF-8 text, so not a checkpoint")))
 }
 
 fn print_report(report: &VerifyReport) -> Result<(), CliError> {

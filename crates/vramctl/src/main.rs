@@ -10,6 +10,7 @@
 
 mod audit_cmd;
 mod bench;
+mod bounded;
 mod cli_error;
 mod demo;
 mod device;

@@ -14,11 +14,11 @@
 //! Either way 32 to 1024 bytes; text such as the output of
 //! `openssl rand -hex 32` works as it is.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use seal_crypto::{MAX_KEY_BYTES, WorkerSecret};
 
+use crate::bounded;
 use crate::cli_error::CliError;
 
 /// The long `--help` of every `--secret-file` option: the bytes rule.
@@ -59,15 +59,13 @@ fn from_file(path: &Path) -> Result<WorkerSecret, CliError> {
         .metadata()
         .map_err(|e| CliError::usage(format!("cannot read secret file {shown}: {e}")))?;
     check_private(path, &meta)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SECRET_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CliError::usage(format!("cannot read secret file {shown}: {e}")))?;
-    if bytes.len() > MAX_SECRET_FILE_BYTES {
-        return Err(CliError::usage(format!(
-            "secret file {shown} holds more than {MAX_SECRET_FILE_BYTES} bytes (a secret is 32 to {MAX_KEY_BYTES} bytes and one trailing newline); check the path"
-        )));
-    }
+    let mut bytes = bounded::read_at_most(file, MAX_SECRET_FILE_BYTES)
+        .map_err(|e| CliError::usage(format!("cannot read secret file {shown}: {e}")))?
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "secret file {shown} holds more than {MAX_SECRET_FILE_BYTES} bytes (a secret is 32 to {MAX_KEY_BYTES} bytes and one trailing newline); check the path"
+            ))
+        })?;
     if bytes.ends_with(b"\r\n") {
         return Err(CliError::usage(format!(
             "secret file {shown} ends with a Windows line ending (\\r\\n); the secret is the file's bytes less one trailing \\n, so the \\r would change the key: save the file with a Unix line ending (for example `dos2unix {shown}`)"
