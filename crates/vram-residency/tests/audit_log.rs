@@ -9,27 +9,50 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use audit_core::{AuditEvent, AuditSink, AuditWriter, EmitOutcome, WriterConfig};
 use gpu_alloc::{HostDevice, HostDeviceConfig};
 use vram_residency::{ManagerConfig, ResidencyPolicy, VramManager};
 
+/// A manager over a 16 MiB simulated device that records into `sink`,
+/// under `policy`; the policy check is left to the test.
+fn manager_with(
+    sink: Arc<dyn AuditSink>,
+    policy: ResidencyPolicy,
+) -> (VramManager, Arc<HostDevice>) {
+    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
+    let manager = VramManager::new(
+        ManagerConfig::new("test-worker", common::secret(), sink)
+            .allocator(device.clone())
+            .policy(policy),
+    )
+    .unwrap();
+    (manager, device)
+}
+
+/// A ready manager (policy passed) over a real SQLite audit log at
+/// `dir/audit.db`, with the log's path.
+fn sqlite_manager(dir: &Path) -> (VramManager, Arc<HostDevice>, PathBuf) {
+    let db = dir.join("audit.db");
+    let writer = AuditWriter::open(
+        &db,
+        "test-worker",
+        &common::secret(),
+        WriterConfig::default(),
+    )
+    .unwrap();
+    let (manager, device) = manager_with(Arc::new(writer), ResidencyPolicy::allow_simulated());
+    manager.enforce_policy().unwrap();
+    (manager, device, db)
+}
+
 #[test]
 fn vr_aud_001_drop_event_is_in_the_database_after_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("audit.db");
+    let (manager, _device, db) = sqlite_manager(dir.path());
     let secret = common::secret();
-    let writer =
-        Arc::new(AuditWriter::open(&db, "test-worker", &secret, WriterConfig::default()).unwrap());
-    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
-    let manager = VramManager::new(
-        ManagerConfig::new("test-worker", secret.clone(), writer.clone())
-            .allocator(device.clone())
-            .policy(ResidencyPolicy::allow_simulated()),
-    )
-    .unwrap();
-    manager.enforce_policy().unwrap();
     let shard = manager.seal("m:0", &common::model(3 << 20, 7)).unwrap();
     manager.verify(&shard).unwrap();
     drop(shard);
@@ -94,13 +117,7 @@ impl AuditSink for AlwaysFull {
 #[test]
 fn vr_ver_004_vr_pol_006_incidents_are_never_dropped_for_a_full_queue() {
     let sink = Arc::new(AlwaysFull::default());
-    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
-    let manager = VramManager::new(
-        ManagerConfig::new("test-worker", common::secret(), sink.clone())
-            .allocator(device.clone())
-            .policy(ResidencyPolicy::allow_simulated()),
-    )
-    .unwrap();
+    let (manager, device) = manager_with(sink.clone(), ResidencyPolicy::allow_simulated());
     manager.enforce_policy().unwrap();
     let shard = manager.seal("m:0", &common::model(2 << 20, 3)).unwrap();
     device.flip_bit(shard.buffer_id().unwrap(), 12_345).unwrap();
@@ -118,12 +135,7 @@ fn vr_ver_004_vr_pol_006_incidents_are_never_dropped_for_a_full_queue() {
 
     // A policy violation: the production policy refuses a simulated device.
     let sink = Arc::new(AlwaysFull::default());
-    let manager = VramManager::new(
-        ManagerConfig::new("test-worker", common::secret(), sink.clone())
-            .allocator(HostDevice::new(HostDeviceConfig::with_capacity(16 << 20)))
-            .policy(ResidencyPolicy::strict()),
-    )
-    .unwrap();
+    let (manager, _device) = manager_with(sink.clone(), ResidencyPolicy::strict());
     assert!(manager.enforce_policy().is_err());
     let sent = sink.sent.lock().unwrap().clone();
     let at = sent
@@ -141,18 +153,8 @@ fn vr_ver_004_vr_pol_006_incidents_are_never_dropped_for_a_full_queue() {
 #[test]
 fn vr_ver_004_the_incident_is_in_the_database_when_verify_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("audit.db");
+    let (manager, device, db) = sqlite_manager(dir.path());
     let secret = common::secret();
-    let writer =
-        Arc::new(AuditWriter::open(&db, "test-worker", &secret, WriterConfig::default()).unwrap());
-    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
-    let manager = VramManager::new(
-        ManagerConfig::new("test-worker", secret.clone(), writer.clone())
-            .allocator(device.clone())
-            .policy(ResidencyPolicy::allow_simulated()),
-    )
-    .unwrap();
-    manager.enforce_policy().unwrap();
     let shard = manager.seal("m:0", &common::model(2 << 20, 5)).unwrap();
     device.flip_bit(shard.buffer_id().unwrap(), 999).unwrap();
     assert!(manager.verify(&shard).is_err());
@@ -174,18 +176,8 @@ fn vr_ver_004_the_incident_is_in_the_database_when_verify_returns() {
 #[test]
 fn vr_aud_002_query_by_shard_finds_its_allocation() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("audit.db");
+    let (manager, _device, db) = sqlite_manager(dir.path());
     let secret = common::secret();
-    let writer =
-        Arc::new(AuditWriter::open(&db, "test-worker", &secret, WriterConfig::default()).unwrap());
-    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
-    let manager = VramManager::new(
-        ManagerConfig::new("test-worker", secret.clone(), writer.clone())
-            .allocator(device.clone())
-            .policy(ResidencyPolicy::allow_simulated()),
-    )
-    .unwrap();
-    manager.enforce_policy().unwrap();
     let a = manager.seal("m:0", &common::model(1 << 20, 1)).unwrap();
     let b = manager.seal("m:1", &common::model(2 << 20, 2)).unwrap();
     manager.verify(&a).unwrap();
@@ -238,13 +230,7 @@ impl AuditSink for BrokenDisk {
 /// claiming the trail is durable.
 #[test]
 fn vr_aud_001_flush_audit_reports_a_failed_flush() {
-    let device = HostDevice::new(HostDeviceConfig::with_capacity(16 << 20));
-    let manager = VramManager::new(
-        ManagerConfig::new("test-worker", common::secret(), Arc::new(BrokenDisk))
-            .allocator(device)
-            .policy(ResidencyPolicy::allow_simulated()),
-    )
-    .unwrap();
+    let (manager, _device) = manager_with(Arc::new(BrokenDisk), ResidencyPolicy::allow_simulated());
     assert!(matches!(
         manager.flush_audit(),
         Err(audit_core::AuditError::WriteFailed { lost: 1, .. })
