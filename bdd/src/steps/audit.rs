@@ -14,7 +14,7 @@ use audit_core::{
     verify_log_against_checkpoint,
 };
 use cucumber::{given, then, when};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use vram_residency::{SealOptions, VerifyMode};
 
 use crate::world::{OTHER_SECRET, ResidencyWorld, SECRET, WorkerSpec, parse_size};
@@ -146,10 +146,48 @@ fn attacker_connection(db: &Path) -> Connection {
     conn.execute_batch(
         "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete; \
          DROP TRIGGER IF EXISTS records_append_only; \
-         DROP TRIGGER IF EXISTS anchors_only_retention; PRAGMA ignore_check_constraints = ON;",
+         DROP TRIGGER IF EXISTS anchors_only_retention; DROP TRIGGER IF EXISTS tree_no_delete; \
+         PRAGMA ignore_check_constraints = ON;",
     )
     .expect("drop the append-only triggers");
     conn
+}
+
+/// Cuts the Merkle tree back to the records left, as an attacker who knows
+/// its layout would after cutting records off the end (a cut of the
+/// records alone is caught by the tree).
+fn cut_tree_to_records(conn: &Connection) {
+    let head: i64 = conn
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+            r.get(0)
+        })
+        .expect("read the head");
+    let keep =
+        audit_core::tlog::stored_hash_count(u64::try_from(head).unwrap_or(0)).expect("a tree size");
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    // The tree is stored in blocks (one row per batch): the blocks past
+    // `keep` go, and the one straddling it comes back with its kept prefix.
+    let straddling: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT first, hashes FROM tree WHERE first < ?1 AND first + length(hashes) / 32 > ?1",
+            [keep],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .expect("read the straddling block");
+    conn.execute(
+        "DELETE FROM tree WHERE first + length(hashes) / 32 > ?1",
+        [keep],
+    )
+    .expect("cut the tree");
+    if let Some((first, hashes)) = straddling {
+        let kept = usize::try_from(keep - first).unwrap_or(0) * 32;
+        conn.execute(
+            "INSERT INTO tree (first, hashes) VALUES (?1, ?2)",
+            rusqlite::params![first, hashes.get(..kept).expect("a prefix of the block")],
+        )
+        .expect("re-insert the kept prefix");
+    }
 }
 
 fn db(world: &ResidencyWorld) -> std::path::PathBuf {
@@ -206,6 +244,7 @@ fn deletes_tail(world: &mut ResidencyWorld, count: i64) {
         )
         .expect("delete the tail");
     assert_eq!(n as i64, count);
+    cut_tree_to_records(&conn);
 }
 
 #[when(regex = r"^an attacker inserts a copy of record (\d+) after it in the audit log$")]
@@ -370,6 +409,7 @@ fn re_signs(world: &mut ResidencyWorld) {
     let conn = attacker_connection(&path);
     conn.execute("DELETE FROM records WHERE seq > 2", [])
         .unwrap();
+    cut_tree_to_records(&conn);
     drop(conn);
     let other = seal_crypto::WorkerSecret::new(OTHER_SECRET).unwrap();
     let worker = world.worker();

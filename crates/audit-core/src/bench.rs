@@ -14,7 +14,10 @@
 //!   the default queue (bounded memory, backpressure instead of drops);
 //! - the p99 latency of one `emit`, and of emitting one critical event and
 //!   flushing it;
-//! - verification of the emit log, in records per second.
+//! - verification of the emit log, in records per second: with the worker
+//!   secret (both layers: the HMAC chain and the Merkle tree), and without
+//!   it ([`crate::verify_public`] against a checkpoint signed by a log key:
+//!   leaves recomputed, the whole tree and the signed root checked).
 //!
 //! ```no_run
 //! let report = audit_core::bench::run(&audit_core::bench::BenchConfig::default())?;
@@ -84,12 +87,22 @@ pub struct BenchReport {
     /// Events per second through `send_blocking` + `flush` with the default
     /// queue (0 when not measured).
     pub send_events_per_s: f64,
-    /// Records verified per second (whole chain, MACs checked).
+    /// Records verified per second (whole chain, MACs checked, and the
+    /// Merkle tree against the recomputed leaves).
     pub verify_records_per_s: f64,
+    /// Records verified per second without the secret
+    /// ([`crate::verify_public`] against a signed checkpoint).
+    pub public_verify_records_per_s: f64,
     /// p99 latency of one `emit`, microseconds.
     pub emit_p99_us: f64,
     /// p99 latency of emitting one critical event and flushing it, microseconds.
     pub critical_flush_p99_us: f64,
+}
+
+/// The median of some rates (0 for none).
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn per_second(n: u64, elapsed: Duration) -> f64 {
@@ -248,11 +261,28 @@ fn run_in(dir: &Path, config: &BenchConfig) -> Result<BenchReport, AuditError> {
         }
         verify_rates.push(per_second(report.records_checked, verify_elapsed));
     }
-    verify_rates.sort_by(f64::total_cmp);
-    let verify_records_per_s = verify_rates
-        .get(verify_rates.len() / 2)
-        .copied()
-        .unwrap_or(0.0);
+    let verify_records_per_s = median(verify_rates);
+    drop(log);
+
+    // Public verification: sign a checkpoint with a fresh log key, then
+    // check the file against it with the public key alone.
+    let log_key = crate::generate_log_key(WORKER)?;
+    AuditLog::open(&path, WORKER, &secret)?.signed_checkpoint(&log_key)?;
+    let vkey = log_key.verifier_key();
+    let mut public_rates = Vec::with_capacity(VERIFY_ROUNDS);
+    for _ in 0..VERIFY_ROUNDS {
+        let start = Instant::now();
+        let report = crate::verify_public(&path, &vkey, None, None, &[], 0)?;
+        let elapsed = start.elapsed();
+        if let Some(failure) = report.failure {
+            return Err(AuditError::Corrupt {
+                seq: 0,
+                detail: format!("benchmark log does not verify publicly: {failure}"),
+            });
+        }
+        public_rates.push(per_second(report.records_checked, elapsed));
+    }
+    let public_verify_records_per_s = median(public_rates);
 
     let send_events_per_s = if config.measure_send {
         let path = dir.join("send.db");
@@ -281,6 +311,7 @@ fn run_in(dir: &Path, config: &BenchConfig) -> Result<BenchReport, AuditError> {
         ratio_to_baseline: events_per_s / baseline_rows_per_s.max(1e-9),
         send_events_per_s,
         verify_records_per_s,
+        public_verify_records_per_s,
         emit_p99_us: p99_us(&mut emit_latency),
         critical_flush_p99_us: p99_us(&mut flush_latency),
     })
@@ -301,6 +332,11 @@ impl std::fmt::Display for BenchReport {
             f,
             "verify records/s       {:.0} (median of {VERIFY_ROUNDS})",
             self.verify_records_per_s
+        )?;
+        writeln!(
+            f,
+            "public verify records/s {:.0} (median of {VERIFY_ROUNDS}, no secret)",
+            self.public_verify_records_per_s
         )?;
         writeln!(f, "emit p99               {:.2} us", self.emit_p99_us)?;
         write!(
@@ -327,6 +363,8 @@ mod tests {
         assert_eq!(report.dropped, 0);
         assert!(report.events_per_s > 0.0 && report.baseline_rows_per_s > 0.0);
         assert!(report.verify_records_per_s > 0.0);
+        // AC-098: public verification of the same log, against a checkpoint.
+        assert!(report.public_verify_records_per_s > 0.0);
         let size = serde_json::to_string(bench_event(1, 300).unwrap().payload())
             .unwrap()
             .len();

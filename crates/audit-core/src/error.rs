@@ -173,6 +173,50 @@ pub enum AuditError {
         /// What was wrong.
         reason: String,
     },
+    /// The Merkle tree of the log is missing, damaged, or does not hold
+    /// what the records need (a log of schema 1 or 2 has none until it is
+    /// opened for writing once).
+    #[error("the audit log's Merkle tree cannot be used: {detail}")]
+    Tree {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A log signing key (C2SP signer key) is unusable, or its key file is
+    /// refused. Never shows the key.
+    #[error("log key rejected: {reason}")]
+    LogKey {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A signed checkpoint (C2SP note) or a cosignature was refused, or
+    /// could not be signed.
+    #[error("signed checkpoint refused: {reason}")]
+    SignedCheckpoint {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A proof was asked for sizes or a record the tree does not hold.
+    #[error("no proof: {reason}")]
+    Proof {
+        /// What was wrong.
+        reason: String,
+    },
+    /// An operation that writes was asked of a log opened for reading.
+    #[error("{operation} needs the log opened for writing (AuditLog::open), not for reading")]
+    ReadOnly {
+        /// What was asked.
+        operation: &'static str,
+    },
+    /// An older log could not be migrated to the current schema.
+    #[error("the audit log (schema version {from}) cannot be migrated to version {to}: {reason}")]
+    Migration {
+        /// The file's schema version.
+        from: i64,
+        /// The version this build writes.
+        to: i64,
+        /// Why.
+        reason: String,
+    },
     /// An exported NDJSON line could not be parsed.
     #[error("export line {line} is not an audit record: {detail}")]
     Export {

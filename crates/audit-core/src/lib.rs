@@ -27,6 +27,34 @@
 //! for that the head is exported as an Ed25519-signed [`Checkpoint`] kept
 //! elsewhere, which anyone with the public key can check the log against.
 //!
+//! **And a Merkle tree, for those who do not hold the secret.** Whoever can
+//! verify an HMAC can forge one, and a checkpoint key derived from the same
+//! secret re-signs a forged history. So every record is also a leaf of an
+//! RFC 6962 tree ([`leaf_hash`]; the tree is stored in the same transaction
+//! as the records), and the log signs C2SP checkpoints of it with a log key
+//! that is *not* derived from the secret ([`generate_log_key`],
+//! [`AuditLog::signed_checkpoint`]). Anyone holding the log's public key
+//! checks the file ([`verify_public`]), a record's inclusion
+//! ([`AuditLog::tlog_proof`]) and that today's log extends yesterday's
+//! checkpoint; witnesses cosign only consistent checkpoints
+//! ([`AuditLog::add_checkpoint_request`], [`AuditLog::add_cosignatures`]).
+//!
+//! ```
+//! use audit_core::{AuditEvent, AuditLog, generate_log_key, verify_public};
+//! use seal_crypto::WorkerSecret;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("audit.db");
+//! let mut log = AuditLog::open(&path, "worker-1", &WorkerSecret::new(&[7u8; 32])?)?;
+//! log.append(&AuditEvent::seal_verified("shard-0", 0))?;
+//! let log_key = generate_log_key("worker-1")?;   // keep it in a file: save_log_key
+//! let note = log.signed_checkpoint(&log_key)?;   // C2SP checkpoint, stored in the log
+//! let vkey = log_key.verifier_key();             // what auditors get
+//! let report = verify_public(&path, &vkey, Some(&note), None, &[], 0)?;
+//! assert!(report.is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ```
 //! use audit_core::{AuditEvent, AuditLog, AuditSink, AuditWriter, CheckpointSigner, WriterConfig};
 //! use seal_crypto::WorkerSecret;
@@ -56,12 +84,17 @@ mod checkpoint;
 mod error;
 mod event;
 mod log;
+mod logkey;
+mod migrate;
+mod public;
 mod query;
 mod reader;
 mod record;
 mod retention;
 mod schema;
+mod signed;
 mod sink;
+mod tree;
 mod verify;
 #[doc(hidden)]
 pub mod wire;
@@ -76,14 +109,21 @@ pub use event::{
     AuditEvent, MAX_KIND_BYTES, MAX_PAYLOAD_BYTES, MAX_SHARD_ID_BYTES, Severity, kinds,
 };
 pub use log::{AuditLog, ChainHead, TAIL_CHECK_RECORDS};
+pub use logkey::{
+    MAX_LOG_KEY_FILE_BYTES, ORIGIN_PREFIX, generate_log_key, load_log_key, log_origin, save_log_key,
+};
+pub use public::{CheckpointSource, PublicFailure, PublicReport, verify_public};
 pub use query::{QueryFilter, verify_ndjson};
 pub use record::{
     AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, escape_controls, is_terminal_control,
     validate_worker_id,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, TREE_SCHEMA_VERSION};
+pub use signed::{MAX_CHECKPOINT_NOTE_BYTES, StoredCheckpoint};
 pub use sink::{AuditSink, EmitOutcome, MemorySink};
+pub use tlog;
+pub use tree::{TreeReadError, TreeStore, leaf_hash};
 #[doc(hidden)]
 pub use verify::verify_log_split;
 pub use verify::{FailureReason, VerifyFailure, VerifyReport, verify_log};

@@ -16,6 +16,7 @@ use seal_crypto::WorkerSecret;
 use crate::reader;
 use crate::record::{self, ChainKey, to_hex};
 use crate::schema::{self, INSERT_RECORD, RECORD_COLUMNS, SchemaState};
+use crate::tree::Frontier;
 use crate::verify::{self, Shape, Target, read_raw};
 use crate::{AuditError, AuditEvent, AuditRecord, FailureReason, VerifyReport};
 
@@ -59,15 +60,21 @@ pub struct AuditLog {
     /// For a reader: how to open the same immutable file again (parallel
     /// verification parts); `None` for writers and in-memory snapshots.
     pub(crate) reopen: Option<String>,
+    /// Opened for writing ([`AuditLog::open`]), not for reading.
+    pub(crate) writable: bool,
 }
 
 impl AuditLog {
     /// Opens the log at `path` for writing, creating it if absent.
     ///
-    /// An existing log must be this schema version, belong to `worker_id`,
-    /// and its last [`TAIL_CHECK_RECORDS`] records must verify (a crash can
-    /// only lose whole batches, never leave half of one; anything else is
-    /// tampering, reported as [`AuditError::BrokenTail`]).
+    /// An existing log must be of a schema version this build reads, belong
+    /// to `worker_id`, and its last [`TAIL_CHECK_RECORDS`] records must
+    /// verify, both their chain and their Merkle leaves (a crash can only
+    /// lose whole batches, never leave half of one; anything else is
+    /// tampering, reported as [`AuditError::BrokenTail`]). A log of schema
+    /// 1 or 2 is then migrated to the current version in one transaction,
+    /// once its whole chain verifies ([`AuditError::Migration`] otherwise):
+    /// the Merkle tree is added and filled for every record.
     pub fn open(
         path: impl AsRef<Path>,
         worker_id: &str,
@@ -101,7 +108,7 @@ impl AuditLog {
                 found: stored.unwrap_or_default(),
             });
         }
-        let log = Self {
+        let mut log = Self {
             conn,
             path: path.to_path_buf(),
             worker_id: worker_id.to_owned(),
@@ -109,8 +116,12 @@ impl AuditLog {
             secret: secret.clone(),
             schema_version,
             reopen: None,
+            writable: true,
         };
         log.check_tail()?;
+        if log.schema_version < schema::SCHEMA_VERSION {
+            log.schema_version = crate::migrate::migrate(&mut log.conn, path, worker_id, &log.key)?;
+        }
         Ok(log)
     }
 
@@ -165,6 +176,7 @@ impl AuditLog {
             secret: secret.clone(),
             schema_version,
             reopen: snapshot.reopen,
+            writable: false,
         })
     }
 
@@ -270,8 +282,8 @@ impl AuditLog {
         Ok(range)
     }
 
-    /// Verifies the chain, whole (`None`) or over a sequence range.
-    /// See [`crate::verify_log`].
+    /// Verifies the chain and (schema 3) the Merkle tree, whole (`None`) or
+    /// over a sequence range. See [`crate::verify_log`].
     pub fn verify(&self, range: Option<RangeInclusive<u64>>) -> Result<VerifyReport, AuditError> {
         verify::verify_conn(self.target(), range)
     }
@@ -314,7 +326,12 @@ pub(crate) fn head_in(
     Ok((0, key.genesis(worker_id).to_vec()))
 }
 
-/// Appends `events` inside an open transaction.
+/// The insert of one block of stored tree hashes.
+const INSERT_TREE_BLOCK: &str = "INSERT INTO tree (first, hashes) VALUES (?1, ?2)";
+
+/// Appends `events` inside an open transaction: each record, and its leaf
+/// and the subtrees it completes in the `tree` table, one block for the
+/// batch (`AC-088`), so the transaction commits both or neither.
 pub(crate) fn append_in(
     tx: &Transaction<'_>,
     worker_id: &str,
@@ -322,9 +339,14 @@ pub(crate) fn append_in(
     events: &[AuditEvent],
 ) -> Result<Option<RangeInclusive<u64>>, AuditError> {
     let (head, mut prev) = head_in(tx, worker_id, key)?;
+    // The tree has one leaf per sequence number up to the head: its right
+    // border is all that appending needs.
+    let mut frontier = Frontier::load(tx, head)?;
     let mut stmt = tx
         .prepare_cached(INSERT_RECORD)
         .map_err(AuditError::storage("preparing an append"))?;
+    let first_hash = frontier.next_index();
+    let mut hashes: Vec<tlog::Hash> = Vec::with_capacity(events.len() * 2 + 64);
     let mut seq = head;
     // UUID v7 ids: the time in milliseconds plus 74 random bits, drawn for
     // the whole batch with one system call.
@@ -334,6 +356,7 @@ pub(crate) fn append_in(
         detail: e.to_string(),
     })?;
     let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let mut scratch = Vec::new();
     for (event, bits) in events.iter().zip(random.chunks_exact(10)) {
         seq = seq.saturating_add(1);
         let bits: [u8; 10] = bits.try_into().unwrap_or([0; 10]);
@@ -344,18 +367,22 @@ pub(crate) fn append_in(
                 reason: format!("payload cannot be serialized: {e}"),
             })?;
         let severity = event.severity().rank();
-        let mac = key.mac(&record::mac_input(
-            Vec::new(),
+        let fields = record::RecordFields {
             seq,
-            id.as_bytes(),
+            id: id.as_bytes(),
             ts_ns,
-            event.kind(),
+            kind: event.kind(),
             severity,
             worker_id,
-            event.shard_id(),
-            &json,
-            &prev,
-        ));
+            shard_id: event.shard_id(),
+            event: &json,
+            prev_mac: &prev,
+        };
+        let input = record::mac_input(std::mem::take(&mut scratch), &fields);
+        let mac = key.mac(&input);
+        let input = record::leaf_input(input, &fields, &mac);
+        let leaf = tlog::leaf_hash(&input);
+        scratch = input;
         stmt.execute(params![
             i64::try_from(seq).unwrap_or(i64::MAX),
             id.as_bytes().as_slice(),
@@ -369,9 +396,34 @@ pub(crate) fn append_in(
             mac.as_slice(),
         ])
         .map_err(AuditError::storage("inserting a record"))?;
+        hashes.extend(frontier.append(leaf)?);
         prev = mac.to_vec();
     }
+    insert_tree_hashes(tx, first_hash, &hashes)?;
     Ok(Some(head.saturating_add(1)..=seq))
+}
+
+/// Inserts `hashes`, the stored hashes at indexes `first..`, as one block
+/// (one row, one run of the append trigger); nothing when empty.
+pub(crate) fn insert_tree_hashes(
+    conn: &Connection,
+    first: u64,
+    hashes: &[tlog::Hash],
+) -> Result<(), AuditError> {
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let first = i64::try_from(first).map_err(|_| AuditError::Tree {
+        detail: format!("stored index {first} is beyond the table"),
+    })?;
+    let mut blob = Vec::with_capacity(hashes.len() * tlog::HASH_SIZE);
+    for hash in hashes {
+        blob.extend_from_slice(hash.as_bytes());
+    }
+    conn.prepare_cached(INSERT_TREE_BLOCK)
+        .and_then(|mut stmt| stmt.execute(params![first, blob]))
+        .map_err(AuditError::storage("inserting tree hashes"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use crate::{AuditError, Severity};
 const RECORD_DOMAIN: &str = "vram-residency/audit-record";
 const GENESIS_DOMAIN: &str = "vram-residency/audit-genesis";
 const ANCHOR_DOMAIN: &str = "vram-residency/audit-anchor";
+const LEAF_DOMAIN: &str = "vram-residency/audit-leaf";
+const DROPPED_LEAF_DOMAIN: &str = "vram-residency/audit-leaf-dropped";
 const ENCODING_VERSION: u16 = 1;
 
 /// Bytes in a record MAC.
@@ -61,49 +63,95 @@ pub(crate) struct RawRecord {
     pub defect: Option<String>,
 }
 
-/// The canonical bytes a record's MAC is computed over, written into
-/// `buffer` (reused across records to spare an allocation each).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn mac_input(
+/// The fields of a record that its MAC and its Merkle leaf cover, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordFields<'a> {
+    pub seq: u64,
+    pub id: &'a [u8],
+    pub ts_ns: i64,
+    pub kind: &'a str,
+    pub severity: i64,
+    pub worker_id: &'a str,
+    pub shard_id: Option<&'a str>,
+    pub event: &'a str,
+    pub prev_mac: &'a [u8],
+}
+
+/// Fields 1 to 10 of `AC-072` under `domain`, then (for a leaf) field 11.
+fn encode_record(
     buffer: Vec<u8>,
-    seq: u64,
-    id: &[u8],
-    ts_ns: i64,
-    kind: &str,
-    severity: i64,
-    worker_id: &str,
-    shard_id: Option<&str>,
-    event: &str,
-    prev_mac: &[u8],
+    domain: &str,
+    fields: &RecordFields<'_>,
+    mac: Option<&[u8]>,
 ) -> Vec<u8> {
-    let enc = CanonicalEncoder::reusing(buffer, RECORD_DOMAIN, ENCODING_VERSION)
-        .field(1, worker_id.as_bytes())
-        .u64(2, seq)
-        .field(3, id)
-        .i64(4, ts_ns)
-        .field(5, kind.as_bytes())
-        .i64(6, severity);
-    let enc = match shard_id {
+    let enc = CanonicalEncoder::reusing(buffer, domain, ENCODING_VERSION)
+        .field(1, fields.worker_id.as_bytes())
+        .u64(2, fields.seq)
+        .field(3, fields.id)
+        .i64(4, fields.ts_ns)
+        .field(5, fields.kind.as_bytes())
+        .i64(6, fields.severity);
+    let enc = match fields.shard_id {
         Some(shard) => enc.field(7, &[1]).field(8, shard.as_bytes()),
         None => enc.field(7, &[0]).field(8, &[]),
     };
-    enc.field(9, event.as_bytes()).field(10, prev_mac).finish()
+    let enc = enc
+        .field(9, fields.event.as_bytes())
+        .field(10, fields.prev_mac);
+    match mac {
+        Some(mac) => enc.field(11, mac).finish(),
+        None => enc.finish(),
+    }
+}
+
+/// The canonical bytes a record's MAC is computed over (`AC-072`), written
+/// into `buffer` (reused across records to spare an allocation each).
+pub(crate) fn mac_input(buffer: Vec<u8>, fields: &RecordFields<'_>) -> Vec<u8> {
+    encode_record(buffer, RECORD_DOMAIN, fields, None)
+}
+
+/// The data of a record's Merkle leaf (`AC-086`): the fields of the MAC
+/// input under the leaf domain, and the MAC itself as field 11.
+pub(crate) fn leaf_input(buffer: Vec<u8>, fields: &RecordFields<'_>, mac: &[u8]) -> Vec<u8> {
+    encode_record(buffer, LEAF_DOMAIN, fields, Some(mac))
+}
+
+/// The leaf data standing for a record that retention dropped before the
+/// log had a Merkle tree (`AC-089`): domain `vram-residency/audit-leaf-dropped`,
+/// the worker id and the sequence number.
+pub(crate) fn dropped_leaf_input(worker_id: &str, seq: u64) -> Vec<u8> {
+    CanonicalEncoder::new(DROPPED_LEAF_DOMAIN, ENCODING_VERSION)
+        .field(1, worker_id.as_bytes())
+        .u64(2, seq)
+        .finish()
 }
 
 impl RawRecord {
+    pub(crate) fn fields(&self) -> RecordFields<'_> {
+        RecordFields {
+            seq: self.seq,
+            id: &self.id,
+            ts_ns: self.ts_ns,
+            kind: &self.kind,
+            severity: self.severity,
+            worker_id: &self.worker_id,
+            shard_id: self.shard_id.as_deref(),
+            event: &self.event,
+            prev_mac: &self.prev_mac,
+        }
+    }
+
     pub(crate) fn mac_input(&self, buffer: Vec<u8>) -> Vec<u8> {
-        mac_input(
-            buffer,
-            self.seq,
-            &self.id,
-            self.ts_ns,
-            &self.kind,
-            self.severity,
-            &self.worker_id,
-            self.shard_id.as_deref(),
-            &self.event,
-            &self.prev_mac,
-        )
+        mac_input(buffer, &self.fields())
+    }
+
+    /// The record's Merkle leaf hash (`AC-086`), with `scratch` holding the
+    /// encoding between calls. Needs no key.
+    pub(crate) fn leaf_hash(&self, scratch: &mut Vec<u8>) -> tlog::Hash {
+        let input = leaf_input(std::mem::take(scratch), &self.fields(), &self.mac);
+        let hash = tlog::leaf_hash(&input);
+        *scratch = input;
+        hash
     }
 }
 

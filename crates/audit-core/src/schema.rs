@@ -15,12 +15,17 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::AuditError;
 
-/// The schema version this build creates. Version 1 logs are still read,
-/// verified and appended to (see [`SUPPORTED_SCHEMA_VERSIONS`]).
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build creates: version 2 plus the Merkle tree
+/// (`tree`) and the signed checkpoints (`checkpoints`). Version 1 and 2
+/// logs are still read and verified, and migrated to this version when
+/// opened for writing (see [`SUPPORTED_SCHEMA_VERSIONS`]).
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// Every schema version this build reads and writes.
-pub const SUPPORTED_SCHEMA_VERSIONS: [i64; 2] = [1, 2];
+/// The first schema version with a Merkle tree over the records.
+pub const TREE_SCHEMA_VERSION: i64 = 3;
+
+/// Every schema version this build reads.
+pub const SUPPORTED_SCHEMA_VERSIONS: [i64; 3] = [1, 2, 3];
 
 /// SQLite application id of an audit log: ASCII `AUDT`.
 pub const APPLICATION_ID: i64 = 0x4155_4454;
@@ -62,7 +67,49 @@ CREATE TABLE anchors (
 ) STRICT;
 ";
 
-/// Triggers of both versions, created after the metadata rows are in.
+/// Version 3: the Merkle tree in `tlog`'s stored-hash layout, one row per
+/// appended batch (`hashes` is the concatenation of the 32-byte hashes at
+/// stored indexes `first, first + 1, …`), and the signed checkpoints (C2SP
+/// notes, with the cosignatures added later).
+const CREATE_TREE: &str = "
+CREATE TABLE tree (
+    first  INTEGER PRIMARY KEY NOT NULL CHECK (first >= 0),
+    hashes BLOB NOT NULL CHECK (length(hashes) >= 32 AND length(hashes) % 32 = 0)
+) STRICT;
+CREATE TABLE checkpoints (
+    id    INTEGER PRIMARY KEY NOT NULL CHECK (id >= 1),
+    size  INTEGER NOT NULL CHECK (size >= 0),
+    root  BLOB NOT NULL CHECK (length(root) = 32),
+    ts_ns INTEGER NOT NULL,
+    note  TEXT NOT NULL
+) STRICT;
+CREATE INDEX checkpoints_size ON checkpoints(size);
+";
+
+/// Version 3's triggers: a block of tree hashes is appended exactly where
+/// the previous one ends and never changed; a checkpoint row is appended with the next id and its
+/// note only ever grows (cosignature lines added at its end).
+const TREE_TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS tree_no_update BEFORE UPDATE ON tree
+BEGIN SELECT RAISE(ABORT, 'audit tree hashes are append-only: UPDATE is refused'); END;
+CREATE TRIGGER IF NOT EXISTS tree_no_delete BEFORE DELETE ON tree
+BEGIN SELECT RAISE(ABORT, 'audit tree hashes are append-only: DELETE is refused'); END;
+CREATE TRIGGER IF NOT EXISTS tree_append_only BEFORE INSERT ON tree
+WHEN NEW.first IS NOT COALESCE((SELECT first + length(hashes) / 32 FROM tree ORDER BY first DESC LIMIT 1), 0)
+BEGIN SELECT RAISE(ABORT, 'audit tree hashes are appended in order: this INSERT is refused'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: DELETE is refused'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_only_cosignatures BEFORE UPDATE ON checkpoints
+WHEN NEW.id IS NOT OLD.id OR NEW.size IS NOT OLD.size OR NEW.root IS NOT OLD.root
+  OR NEW.ts_ns IS NOT OLD.ts_ns OR length(NEW.note) <= length(OLD.note)
+  OR substr(NEW.note, 1, length(OLD.note)) IS NOT OLD.note
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints only gain cosignature lines: this UPDATE is refused'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_append_only BEFORE INSERT ON checkpoints
+WHEN NEW.id IS NOT COALESCE((SELECT MAX(id) FROM checkpoints), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are appended in order: this INSERT is refused'); END;
+";
+
+/// Triggers of every version, created after the metadata rows are in.
 const TRIGGERS: &str = "
 CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only: UPDATE is refused'); END;
@@ -79,7 +126,7 @@ CREATE TRIGGER IF NOT EXISTS meta_no_delete BEFORE DELETE ON meta
 BEGIN SELECT RAISE(ABORT, 'audit metadata is append-only: DELETE is refused'); END;
 ";
 
-/// Version 2 only: inserts outside the sanctioned paths are refused too.
+/// From version 2: inserts outside the sanctioned paths are refused too.
 const INSERT_TRIGGERS: &str = "
 CREATE TRIGGER IF NOT EXISTS meta_no_insert BEFORE INSERT ON meta
 BEGIN SELECT RAISE(ABORT, 'audit metadata is written once, at creation: INSERT is refused'); END;
@@ -107,7 +154,7 @@ pub(crate) const RECORD_COLUMNS: &str =
 pub(crate) enum SchemaState {
     /// No tables yet: a new file.
     Empty,
-    /// An audit log of a version this build reads (1 or 2).
+    /// An audit log of a version this build reads (1, 2 or 3).
     Current(i64),
     /// An audit log of another version.
     Unknown(i64),
@@ -219,6 +266,7 @@ pub(crate) fn create_if_empty(
     }
     let op = || AuditError::storage("creating the schema");
     tx.execute_batch(CREATE).map_err(op())?;
+    tx.execute_batch(CREATE_TREE).map_err(op())?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)
         .map_err(op())?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -230,9 +278,38 @@ pub(crate) fn create_if_empty(
     .map_err(op())?;
     tx.execute_batch(TRIGGERS).map_err(op())?;
     tx.execute_batch(INSERT_TRIGGERS).map_err(op())?;
+    tx.execute_batch(TREE_TRIGGERS).map_err(op())?;
     tx.commit().map_err(op())?;
     tracing::info!(worker_id, path = %path.display(), "created audit log");
     Ok(SchemaState::Current(SCHEMA_VERSION))
+}
+
+/// Adds the tables and triggers of schema 3 to a log of schema `from`
+/// (inside the migration's transaction); a schema-1 log also gets the
+/// insert triggers of schema 2.
+pub(crate) fn add_tree_tables(conn: &Connection, from: i64) -> Result<(), AuditError> {
+    let op = || AuditError::storage("migrating the log");
+    conn.execute_batch(CREATE_TREE).map_err(op())?;
+    if from < 2 {
+        conn.execute_batch(INSERT_TRIGGERS).map_err(op())?;
+    }
+    conn.execute_batch(TREE_TRIGGERS).map_err(op())
+}
+
+/// Sets the schema version in the header and in `meta` (inside the
+/// migration's transaction: the one sanctioned change of a `meta` row).
+pub(crate) fn set_version(conn: &Connection, version: i64) -> Result<(), AuditError> {
+    let op = || AuditError::storage("migrating the log");
+    conn.execute_batch("DROP TRIGGER IF EXISTS meta_no_update")
+        .map_err(op())?;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [version.to_string()],
+    )
+    .map_err(op())?;
+    conn.pragma_update(None, "user_version", version)
+        .map_err(op())?;
+    conn.execute_batch(TRIGGERS).map_err(op())
 }
 
 /// The worker id stored when the log was created.

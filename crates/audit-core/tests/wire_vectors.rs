@@ -516,3 +516,95 @@ fn ac_078_checkpoints_sign_the_specified_message() {
     let report = verify_log_against_checkpoint(&log, worker, &secret, &after_3, &key).unwrap();
     assert!(report.is_ok(), "{report:?}");
 }
+
+/// AC-086: the leaf of each vector record, derived from the vectors alone:
+/// the record's `AC-072` encoding with its domain header replaced by
+/// `vram-residency/audit-leaf` (version 1) and its MAC appended as field
+/// 11, hashed as an RFC 6962 leaf. Equal to the leaf the crate computes
+/// from the NDJSON line, and to the leaf the log stores for a file built
+/// from the vectors and migrated.
+#[test]
+fn ac_086_leaf_of_each_vector_record() {
+    let file = vectors();
+    let record_domain = b"vram-residency/audit-record";
+    let leaf_domain = b"vram-residency/audit-leaf";
+    let header = 8 + record_domain.len() + 2;
+    let mut leaves = Vec::new();
+    for r in file["records"].as_array().unwrap() {
+        let encoding = hex_of(&r["encoding_hex"]);
+        assert_eq!(&encoding[8..header - 2], record_domain);
+        let mut data = (leaf_domain.len() as u64).to_be_bytes().to_vec();
+        data.extend_from_slice(leaf_domain);
+        data.extend_from_slice(&[0, 1]);
+        data.extend_from_slice(&encoding[header..]);
+        data.push(11);
+        data.extend_from_slice(&32u64.to_be_bytes());
+        data.extend_from_slice(&hex_of(&r["mac_hex"]));
+        let mut hashed = vec![0u8];
+        hashed.extend_from_slice(&data);
+        let leaf = seal_crypto::sha256(&hashed);
+        let record: audit_core::AuditRecord =
+            serde_json::from_str(r["ndjson_line"].as_str().unwrap()).unwrap();
+        let computed = audit_core::leaf_hash(&record).unwrap();
+        assert_eq!(computed.as_bytes(), leaf.as_bytes(), "{}", r["name"]);
+        leaves.push(computed);
+    }
+    // A schema-2 file built from the vectors, migrated on opening.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("migrated.db");
+    write_log(&path, &file, 2, &[0, 1, 2], None);
+    let log = audit_core::AuditLog::open(&path, worker(&file), &secret(&file)).unwrap();
+    assert_eq!(log.tree_size().unwrap(), 3);
+    for seq in 1..=3u64 {
+        assert_eq!(log.leaf_hash(seq).unwrap(), leaves[seq as usize - 1]);
+    }
+    assert_eq!(
+        log.tree_root(3).unwrap(),
+        audit_core::tlog::merkle_root(&leaves)
+    );
+}
+
+/// AC-089: schema-1 files built from the vectors: without an anchor one is
+/// migrated to schema 3 on opening for writing (and verifies, and goes on);
+/// with a (version-1) anchor it is refused and left as it was.
+#[test]
+fn ac_089_schema_1_files_and_migration() {
+    let file = vectors();
+    let (secret, worker) = (secret(&file), worker(&file));
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("v1.db");
+    write_log(&plain, &file, 1, &[0, 1, 2], None);
+    let mut log = audit_core::AuditLog::open(&plain, worker, &secret).unwrap();
+    assert_eq!(log.tree_size().unwrap(), 3);
+    log.append(&audit_core::AuditEvent::seal_verified("shard-x", 0))
+        .unwrap();
+    drop(log);
+    assert!(verify_log(&plain, worker, &secret, None).unwrap().is_ok());
+
+    let anchored = dir.path().join("v1-anchor.db");
+    let v1_anchor = &file["anchors"][0];
+    write_log(&anchored, &file, 1, &[2], Some(v1_anchor));
+    assert!(
+        verify_log(&anchored, worker, &secret, None)
+            .unwrap()
+            .is_ok()
+    );
+    let error = audit_core::AuditLog::open(&anchored, worker, &secret).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            audit_core::AuditError::Migration { from: 1, to: 3, .. }
+        ),
+        "{error:?}"
+    );
+    let version: i64 = rusqlite::Connection::open(&anchored)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    assert!(
+        verify_log(&anchored, worker, &secret, None)
+            .unwrap()
+            .is_ok()
+    );
+}

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use rusqlite::OptionalExtension;
+
 const SECRET: &str = "an-operator-secret-of-at-least-32-bytes!";
 
 fn vramctl(args: &[&str]) -> Output {
@@ -261,6 +263,35 @@ fn truncation_is_caught_against_a_checkpoint() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch("DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq = (SELECT MAX(seq) FROM records);")
         .unwrap();
+    // And the Merkle tree's hashes of that record, as an attacker who knows
+    // the layout would (a cut of the records alone is caught by the tree).
+    let head: i64 = conn
+        .query_row("SELECT MAX(seq) FROM records", [], |r| r.get(0))
+        .unwrap();
+    let keep = audit_core::tlog::stored_hash_count(head as u64).unwrap();
+    // The tree is stored in blocks (one row per batch): the blocks past
+    // `keep` go, and the one straddling it comes back with its kept prefix.
+    conn.execute_batch("DROP TRIGGER tree_no_delete;").unwrap();
+    let straddling: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT first, hashes FROM tree WHERE first < ?1 AND first + length(hashes) / 32 > ?1",
+            [keep as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .unwrap();
+    conn.execute(
+        "DELETE FROM tree WHERE first + length(hashes) / 32 > ?1",
+        [keep as i64],
+    )
+    .unwrap();
+    if let Some((first, hashes)) = straddling {
+        conn.execute(
+            "INSERT INTO tree (first, hashes) VALUES (?1, ?2)",
+            rusqlite::params![first, &hashes[..(keep as usize - first as usize) * 32]],
+        )
+        .unwrap();
+    }
     drop(conn);
     // The chain alone still verifies: only the checkpoint shows the cut.
     assert_eq!(

@@ -39,15 +39,19 @@ mod report;
 mod rows;
 mod split;
 mod structure;
+mod tree;
 mod walk;
 
 pub(crate) use chain::{ChainVerifier, Start};
 pub use report::{FailureReason, VerifyFailure, VerifyReport};
 use rows::{INTEGER_SEQ, seq_param};
-pub(crate) use rows::{latest_anchor, read_raw, record_mac};
+pub(crate) use rows::{class, latest_anchor, read_raw, record_mac};
 pub(crate) use split::Split;
 use split::verify_split;
-pub(crate) use structure::{Shape, check_key, shape};
+pub(crate) use structure::{
+    Shape, account_records, check_key, check_meta, shape, stored_worker_id,
+};
+pub(crate) use tree::{ScanInput, TreeFault, scan_tree};
 use walk::verify_walk;
 
 /// Rows read before their MACs are checked in parallel.
@@ -124,28 +128,67 @@ pub(crate) fn verify_conn_at(
             None => Start::Trusting { seq: lo },
         }
     };
-    let split_report = match target.reopen {
-        Some(uri) if split.parts > 1 => verify_split(
-            conn,
-            uri,
-            key,
-            start.clone(),
-            anchor.as_ref(),
-            lo,
-            hi,
-            split,
-        )?,
-        _ => None,
+    // A whole-log check of a file that can be opened again checks the tree
+    // layer on its own connection while the chain is walked.
+    let whole_tree = range.is_none() && target.schema_version >= crate::schema::TREE_SCHEMA_VERSION;
+    let head = if whole_tree {
+        head_seq(conn, anchor_seq)?
+    } else {
+        0
     };
-    let mut report = match split_report {
-        Some(report) => report,
-        None => verify_walk(conn, key, start, lo, hi)?,
-    };
+    let (report, early_tree) = std::thread::scope(|scope| {
+        let tree_job = match target.reopen {
+            Some(uri) if whole_tree => {
+                Some(scope.spawn(move || tree_on_own_connection(uri, worker_id, anchor_seq, head)))
+            }
+            _ => None,
+        };
+        let report = (|| {
+            let split_report = match target.reopen {
+                Some(uri) if split.parts > 1 => verify_split(
+                    conn,
+                    uri,
+                    key,
+                    start.clone(),
+                    anchor.as_ref(),
+                    lo,
+                    hi,
+                    split,
+                )?,
+                _ => None,
+            };
+            match split_report {
+                Some(report) => Ok(report),
+                None => verify_walk(conn, key, start.clone(), lo, hi),
+            }
+        })();
+        let tree = tree_job.and_then(|job| job.join().ok());
+        (report, tree)
+    });
+    let mut report = report?;
     if range.is_some() && report.is_ok() {
         check_range_complete(conn, &mut report, lo.max(first_in_chain), hi)?;
     }
     if report.is_ok() {
         structure::account_records(conn, &mut report, anchor_seq)?;
+    }
+    if report.is_ok() && target.schema_version >= crate::schema::TREE_SCHEMA_VERSION {
+        let failure = match range {
+            None => match early_tree {
+                Some(Ok(Some(failure))) => failure,
+                Some(Err(e)) => return Err(e),
+                _ => check_whole_tree(conn, worker_id, anchor_seq)?,
+            },
+            Some(_) => {
+                let size = head_seq(conn, anchor_seq)?;
+                tree::check_range_leaves(conn, size, lo, hi)?
+                    .err()
+                    .map(tree_failure)
+            }
+        };
+        if failure.is_some() {
+            report.failure = failure;
+        }
     }
     tracing::debug!(
         checked = report.records_checked,
@@ -153,6 +196,89 @@ pub(crate) fn verify_conn_at(
         "audit chain verified"
     );
     Ok(report)
+}
+
+/// The chain's head sequence number: its last record's, or the latest
+/// anchor's when retention left none after it (never the case: retention
+/// keeps the newest), or 0. The tree has this many leaves.
+pub(crate) fn head_seq(conn: &Connection, anchor_seq: u64) -> Result<u64, AuditError> {
+    let last = chain_bounds(conn, anchor_seq.saturating_add(1))?.map_or(0, |(_, last)| last);
+    Ok(last.max(anchor_seq))
+}
+
+/// A tree fault as a failure of verification with the secret.
+fn tree_failure(fault: TreeFault) -> VerifyFailure {
+    let (seq, reason) = match fault {
+        TreeFault::Structure(detail) => (None, FailureReason::Structure { detail }),
+        TreeFault::Malformed { seq, detail } => (Some(seq), FailureReason::Malformed { detail }),
+        TreeFault::SequenceGap { expected, found } => {
+            (Some(found), FailureReason::SequenceGap { expected, found })
+        }
+        TreeFault::LeafMismatch { seq } => (Some(seq), FailureReason::LeafMismatch),
+        TreeFault::NodeMismatch { index } => (None, FailureReason::TreeMismatch { index }),
+    };
+    VerifyFailure { seq, reason }
+}
+
+/// The tree layer of a whole-log check (`AC-090`): the stored tree is the
+/// tree of the records' leaves, and every stored checkpoint row is
+/// well-formed and has the tree's root at its size.
+fn check_whole_tree(
+    conn: &Connection,
+    worker_id: &str,
+    anchor_seq: u64,
+) -> Result<Option<VerifyFailure>, AuditError> {
+    let size = head_seq(conn, anchor_seq)?;
+    let origin = crate::logkey::log_origin(worker_id)?;
+    let structure = |detail| {
+        Some(VerifyFailure {
+            seq: None,
+            reason: FailureReason::Structure { detail },
+        })
+    };
+    let stored = match crate::signed::read_checkpoints(conn, &origin, size)? {
+        Ok(stored) => stored,
+        Err(detail) => return Ok(structure(detail)),
+    };
+    let sizes: Vec<u64> = stored.iter().map(|c| c.size).collect();
+    let scan = match scan_tree(ScanInput {
+        conn,
+        size,
+        records_from: anchor_seq.saturating_add(1),
+        worker_id: None,
+        roots_at: &sizes,
+    })? {
+        Ok(scan) => scan,
+        Err(fault) => return Ok(Some(tree_failure(fault))),
+    };
+    if let Some(bad) = stored.iter().find(|c| scan.root_at(c.size) != Some(c.root)) {
+        return Ok(structure(format!(
+            "stored checkpoint {} (size {}) does not have the tree's root at that size",
+            bad.id, bad.size
+        )));
+    }
+    Ok(None)
+}
+
+/// [`check_whole_tree`] on a connection of its own to the same immutable
+/// file; `Ok(None)` when that connection does not see the same chain (the
+/// caller then checks on its own).
+#[allow(clippy::option_option)]
+fn tree_on_own_connection(
+    uri: &str,
+    worker_id: &str,
+    anchor_seq: u64,
+    head: u64,
+) -> Result<Option<Option<VerifyFailure>>, AuditError> {
+    let Ok(own) = reader::open_uri(uri) else {
+        return Ok(None);
+    };
+    let same = latest_anchor(&own)?.map_or(0, |a| a.seq) == anchor_seq
+        && head_seq(&own, anchor_seq)? == head;
+    if !same {
+        return Ok(None);
+    }
+    check_whole_tree(&own, worker_id, anchor_seq).map(Some)
 }
 
 /// The first and last sequence numbers of the chain's records.
@@ -249,6 +375,13 @@ fn check_range_complete(
 /// A range that starts after the first record checks the link to the record
 /// before it, trusting that one; only a whole-log check (or a range from the
 /// start) proves the chain from genesis.
+///
+/// A log of schema 3 is checked on both layers: after the chain, the Merkle
+/// tree (every `tree` and `checkpoints` row against the recomputed leaves:
+/// [`FailureReason::LeafMismatch`], [`FailureReason::TreeMismatch`],
+/// [`FailureReason::Structure`]; a range check compares the leaves of the
+/// records in the range). To check a log without the secret, see
+/// [`crate::verify_public`].
 pub fn verify_log(
     path: impl AsRef<Path>,
     worker_id: &str,

@@ -47,6 +47,16 @@ pub enum FailureReason {
         /// The checkpoint's last sequence number.
         checkpoint_seq: u64,
     },
+    /// The record's leaf in the Merkle tree is not the hash of the record
+    /// (with its MAC): the record or the tree was changed after it was
+    /// written.
+    LeafMismatch,
+    /// A stored inner node of the Merkle tree is not the hash of its two
+    /// children: the tree was changed.
+    TreeMismatch {
+        /// The node's stored index in the `tree` table.
+        index: u64,
+    },
     /// A record is not in the form the log writes: a column of the wrong
     /// SQLite storage class or size, or an export line that cannot be
     /// decoded into the stored form.
@@ -91,6 +101,13 @@ impl fmt::Display for FailureReason {
             Self::RolledBack { checkpoint_seq } => write!(
                 f,
                 "rolled back: record {checkpoint_seq} is not the one checkpointed (older copy restored and written on)"
+            ),
+            Self::LeafMismatch => f.write_str(
+                "leaf mismatch: the record's Merkle leaf is not its hash (the record or the tree was changed)",
+            ),
+            Self::TreeMismatch { index } => write!(
+                f,
+                "tree mismatch: stored node {index} is not the hash of its children (the tree was changed)"
             ),
             Self::Malformed { detail } => write!(f, "malformed record: {detail}"),
             Self::Structure { detail } => write!(f, "structure changed: {detail}"),

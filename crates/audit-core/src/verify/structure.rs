@@ -19,7 +19,13 @@ use crate::AuditError;
 use crate::record::ChainKey;
 use crate::schema::{APPLICATION_ID, RECORD_COLUMNS, SUPPORTED_SCHEMA_VERSIONS};
 
-/// The tables of a log and the columns each must have.
+/// The tables of a log from schema 3 on, and their columns.
+const TREE_TABLES: [(&str, &[&str]); 2] = [
+    ("tree", &["first", "hashes"]),
+    ("checkpoints", &["id", "size", "root", "ts_ns", "note"]),
+];
+
+/// The tables of every log and the columns each must have.
 const TABLES: [(&str, &[&str]); 3] = [
     ("meta", &["key", "value"]),
     (
@@ -111,7 +117,12 @@ pub(crate) fn shape(conn: &Connection) -> Result<Shape, AuditError> {
     if !SUPPORTED_SCHEMA_VERSIONS.contains(&version) {
         return Ok(Shape::Unknown(version));
     }
-    for (table, columns) in TABLES {
+    let tree_tables = if version >= crate::schema::TREE_SCHEMA_VERSION {
+        &TREE_TABLES[..]
+    } else {
+        &[]
+    };
+    for &(table, columns) in TABLES.iter().chain(tree_tables) {
         if !tables.contains(table) {
             return Ok(Shape::Broken(format!("table {table} is missing")));
         }
@@ -202,15 +213,43 @@ fn first_record_after(
 /// Every `meta` and `anchors` row: the right keys once each, the right
 /// storage classes, authentic anchors in increasing order.
 pub(crate) fn check_tables(target: &Target<'_>) -> Result<Option<VerifyFailure>, AuditError> {
-    if let Some(failure) = check_meta(target)? {
+    if let Some(failure) = check_meta(target.conn, target.worker_id, target.schema_version)? {
         return Ok(Some(failure));
     }
     check_anchors(target)
 }
 
-fn check_meta(target: &Target<'_>) -> Result<Option<VerifyFailure>, AuditError> {
-    let mut stmt = target
-        .conn
+/// The worker id in `meta`, for a verifier that has no other: `Err` says
+/// why there is none usable.
+pub(crate) fn stored_worker_id(conn: &Connection) -> Result<Result<String, String>, AuditError> {
+    let value: Option<rusqlite::types::Value> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'worker_id' LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(storage)?;
+    Ok(match value {
+        Some(rusqlite::types::Value::Text(worker_id)) => {
+            match crate::record::validate_worker_id(&worker_id) {
+                Ok(()) => Ok(worker_id),
+                Err(e) => Err(format!("meta row \"worker_id\" is not a worker id: {e}")),
+            }
+        }
+        Some(_) => Err("meta row \"worker_id\" does not hold text".to_owned()),
+        None => Err("meta has no row \"worker_id\"".to_owned()),
+    })
+}
+
+/// Every `meta` row: the right keys once each, text, and the values of
+/// this log (`worker_id`, `schema_version`).
+pub(crate) fn check_meta(
+    conn: &Connection,
+    worker_id: &str,
+    schema_version: i64,
+) -> Result<Option<VerifyFailure>, AuditError> {
+    let mut stmt = conn
         .prepare("SELECT key, value FROM meta")
         .map_err(storage)?;
     let mut rows = stmt.query([]).map_err(storage)?;
@@ -235,8 +274,8 @@ fn check_meta(target: &Target<'_>) -> Result<Option<VerifyFailure>, AuditError> 
         }
         let value: String = row.get(1).map_err(storage)?;
         let wrong = match key.as_str() {
-            "worker_id" => value != target.worker_id,
-            "schema_version" => value != target.schema_version.to_string(),
+            "worker_id" => value != worker_id,
+            "schema_version" => value != schema_version.to_string(),
             _ => value.parse::<i64>().is_err(),
         };
         if wrong {
