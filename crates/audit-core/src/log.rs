@@ -182,6 +182,18 @@ impl AuditLog {
 
     /// Resumes only a chain this key wrote, whose last records verify.
     fn check_tail(&self) -> Result<(), AuditError> {
+        // One read transaction: the chain's head and the tree are read from
+        // one snapshot, whatever another process appends meanwhile.
+        let snapshot = self
+            .conn
+            .unchecked_transaction()
+            .map_err(AuditError::storage("reading the log's tail"))?;
+        let checked = self.check_tail_in_snapshot();
+        drop(snapshot);
+        checked
+    }
+
+    fn check_tail_in_snapshot(&self) -> Result<(), AuditError> {
         let Some(last) = self.last_seq()? else {
             return Ok(());
         };

@@ -24,7 +24,9 @@ use crate::reader;
 use crate::schema::TREE_SCHEMA_VERSION;
 use crate::signed::read_checkpoints;
 use crate::tree::TreeStore;
-use crate::verify::{self, ScanInput, Shape, TreeFault, VerifyReport};
+use crate::verify::{
+    self, FailureReason, Layer, Shape, Split, Start, TreeFault, TreeScan, VerifyReport,
+};
 
 fn base64_hash<S: Serializer>(hash: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
     match hash {
@@ -278,13 +280,83 @@ impl PublicReport {
 fn from_fault(fault: TreeFault) -> PublicFailure {
     match fault {
         TreeFault::Structure(detail) => PublicFailure::Structure { detail },
-        TreeFault::Malformed { seq, detail } => PublicFailure::Malformed { seq, detail },
-        TreeFault::SequenceGap { expected, found } => {
-            PublicFailure::SequenceGap { expected, found }
-        }
-        TreeFault::LeafMismatch { seq } => PublicFailure::LeafMismatch { seq },
         TreeFault::NodeMismatch { index } => PublicFailure::TreeMismatch { index },
     }
+}
+
+/// A failure of the public walk (no key: sequence numbers, worker ids and
+/// leaves) as a public failure.
+fn from_walk(seq: Option<u64>, reason: FailureReason) -> PublicFailure {
+    match (reason, seq) {
+        (FailureReason::Malformed { detail }, Some(seq)) => {
+            PublicFailure::Malformed { seq, detail }
+        }
+        (FailureReason::SequenceGap { expected, found }, _) => {
+            PublicFailure::SequenceGap { expected, found }
+        }
+        (FailureReason::LeafMismatch, Some(seq)) => PublicFailure::LeafMismatch { seq },
+        (reason, _) => PublicFailure::Structure {
+            detail: reason.to_string(),
+        },
+    }
+}
+
+/// The public walk over the kept records `from..=size` (split into parts
+/// read in parallel when the file can be reopened) and, beside it, the
+/// scan of the stored tree with the roots at `sizes`.
+fn walk_and_scan(
+    conn: &Connection,
+    reopen: Option<&str>,
+    worker_id: &str,
+    from: u64,
+    size: u64,
+    sizes: &[u64],
+) -> Result<(VerifyReport, Result<TreeScan, TreeFault>), AuditError> {
+    let layer = Layer::Public { worker_id };
+    let start = Start::Trusting { seq: from };
+    let walk = || -> Result<VerifyReport, AuditError> {
+        let split = match reopen {
+            Some(uri) => verify::verify_split(
+                conn,
+                uri,
+                layer,
+                start.clone(),
+                None,
+                from,
+                size,
+                Split::auto(),
+                Some(size),
+            )?,
+            None => None,
+        };
+        match split {
+            Some(report) => Ok(report),
+            None => verify::verify_walk(conn, layer, start.clone(), from, size, Some(size)),
+        }
+    };
+    std::thread::scope(|scope| {
+        let scan_job = reopen.map(|uri| {
+            scope.spawn(
+                move || -> Result<Option<Result<TreeScan, TreeFault>>, AuditError> {
+                    let Ok(own) = reader::open_uri(uri) else {
+                        return Ok(None);
+                    };
+                    let anchor_seq = verify::latest_anchor(&own)?.map_or(0, |a| a.seq);
+                    if verify::head_seq(&own, anchor_seq)? != size {
+                        return Ok(None);
+                    }
+                    verify::scan_tree(&own, size, sizes).map(Some)
+                },
+            )
+        });
+        let report = walk()?;
+        let scan = match scan_job.map(std::thread::ScopedJoinHandle::join) {
+            Some(Ok(Ok(Some(scan)))) => scan,
+            Some(Ok(Err(e))) => return Err(e),
+            _ => verify::scan_tree(conn, size, sizes)?,
+        };
+        Ok((report, scan))
+    })
 }
 
 /// Verifies the log at `path` with the log's public key alone (`AC-094`):
@@ -370,6 +442,7 @@ pub fn verify_public(
     }
     verify_conn_public(
         conn,
+        snapshot.reopen.as_deref(),
         report,
         log_key,
         policy.as_ref(),
@@ -380,6 +453,7 @@ pub fn verify_public(
 
 fn verify_conn_public(
     conn: &Connection,
+    reopen: Option<&str>,
     mut report: PublicReport,
     log_key: &VerifierKey,
     policy: Option<&WitnessPolicy>,
@@ -505,22 +579,26 @@ fn verify_conn_public(
     if let Some(previous) = &previous {
         sizes.push(previous.size());
     }
-    let scan = verify::scan_tree(ScanInput {
+    let (walk, scan) = walk_and_scan(
         conn,
-        size: tree_size,
-        records_from: anchor_seq.saturating_add(1),
-        worker_id: Some(&worker_id),
-        roots_at: &sizes,
-    })?;
+        reopen,
+        &worker_id,
+        anchor_seq.saturating_add(1),
+        tree_size,
+        &sizes,
+    )?;
+    report.records_checked = walk.records_checked;
+    report.first_seq = walk.first_seq;
+    report.last_seq = walk.last_seq;
+    report.leaves_without_record = tree_size.saturating_sub(walk.records_checked);
+    if let Some(failure) = walk.failure {
+        return Ok(report.fail(from_walk(failure.seq, failure.reason)));
+    }
     let scan = match scan {
         Ok(scan) => scan,
         Err(fault) => return Ok(report.fail(from_fault(fault))),
     };
     report.tree_root = Some(scan.root);
-    report.records_checked = scan.records;
-    report.first_seq = scan.first_seq;
-    report.last_seq = scan.last_seq;
-    report.leaves_without_record = tree_size.saturating_sub(scan.records);
 
     // 7. The signed root.
     if scan.root_at(size) != Some(*checkpoint.root()) {

@@ -264,13 +264,23 @@ fn block_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Block>> {
 pub(crate) struct Blocks<'a> {
     conn: &'a Connection,
     cache: Vec<Block>,
+    /// Blocks kept at most.
+    keep: usize,
 }
 
 impl<'a> Blocks<'a> {
     pub(crate) fn new(conn: &'a Connection) -> Self {
+        // A handful of blocks at most: the latest few are all a proof or a
+        // border revisits.
+        Self::keeping(conn, 64)
+    }
+
+    /// Keeps the last `keep` blocks read (at least one).
+    pub(crate) fn keeping(conn: &'a Connection, keep: usize) -> Self {
         Self {
             conn,
             cache: Vec::new(),
+            keep: keep.max(1),
         }
     }
 
@@ -294,9 +304,7 @@ impl<'a> Blocks<'a> {
         };
         let hash = block.get(index);
         if hash.is_some() {
-            // A handful of blocks at most: the latest few are all a proof
-            // or a border revisits.
-            if self.cache.len() >= 64 {
+            if self.cache.len() >= self.keep {
                 self.cache.remove(0);
             }
             self.cache.push(block);
@@ -314,6 +322,50 @@ impl<'a> Blocks<'a> {
                     .ok_or(TreeReadError::Missing { index })
             })
             .collect()
+    }
+}
+
+/// The stored leaves of consecutive records, read for the walk that checks
+/// them against the records' recomputed leaves (`AC-090`).
+pub(crate) struct StoredLeaves<'a> {
+    blocks: Blocks<'a>,
+    /// Leaves in the tree.
+    size: u64,
+}
+
+impl<'a> StoredLeaves<'a> {
+    /// The leaves of the tree of `size` leaves stored through `conn`.
+    pub(crate) fn new(conn: &'a Connection, size: u64) -> Self {
+        Self {
+            blocks: Blocks::keeping(conn, 2),
+            size,
+        }
+    }
+
+    /// The stored leaf of each of `records` into `out` (cleared first):
+    /// `None` for a seq outside `1..=size` or a leaf not stored (the tree
+    /// scan reports what is missing).
+    pub(crate) fn read(
+        &mut self,
+        records: &[crate::record::RawRecord],
+        out: &mut Vec<Option<Hash>>,
+    ) -> Result<(), AuditError> {
+        out.clear();
+        for record in records {
+            let index = match record.seq.checked_sub(1) {
+                Some(n) if record.seq <= self.size => stored_hash_index(0, n),
+                _ => None,
+            };
+            let leaf = match index {
+                Some(index) => self
+                    .blocks
+                    .hash_at(index)
+                    .map_err(AuditError::storage("reading the Merkle tree"))?,
+                None => None,
+            };
+            out.push(leaf);
+        }
+        Ok(())
     }
 }
 

@@ -1,10 +1,52 @@
-//! The streaming chain check: sequence, link and MAC of each record, in order.
+//! The streaming chain check: sequence, link and MAC of each record, in
+//! order, and (schema 3) each record's Merkle leaf against the stored one.
+//!
+//! Folding the leaf check into the walk reads every record once for both
+//! layers; the stored tree's inner nodes are checked on their own
+//! (`tree::scan_tree` over the `tree` table alone), which needs no record.
 
 use rayon::prelude::*;
+use tlog::Hash;
 
 use super::split::PartResult;
 use super::{FailureReason, VerifyFailure, VerifyReport};
 use crate::record::{ChainKey, RawRecord, to_hex};
+
+/// What a walk checks of each record besides its sequence number and its
+/// stored leaf.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Layer<'k> {
+    /// The HMAC chain: each link and MAC, with the chain key.
+    Chain(&'k ChainKey),
+    /// No key (public verification): each record must carry the log's
+    /// worker id; links and MACs cannot be checked.
+    Public { worker_id: &'k str },
+}
+
+/// The result of checking one record on its own (in parallel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Own {
+    Good,
+    BadMac,
+    BadLeaf,
+}
+
+fn check_own(
+    layer: Layer<'_>,
+    record: &RawRecord,
+    stored_leaf: Option<&Option<Hash>>,
+    scratch: &mut Vec<u8>,
+) -> Own {
+    if let Layer::Chain(key) = layer
+        && !key.verify_record(record, scratch)
+    {
+        return Own::BadMac;
+    }
+    match stored_leaf {
+        Some(Some(stored)) if record.leaf_hash(scratch) != *stored => Own::BadLeaf,
+        _ => Own::Good,
+    }
+}
 
 /// Where the chain under check starts.
 #[derive(Debug, Clone)]
@@ -21,7 +63,7 @@ pub(crate) enum Start {
 /// Streaming chain verifier: feed it blocks of consecutive rows.
 #[derive(Debug)]
 pub(crate) struct ChainVerifier<'k> {
-    key: &'k ChainKey,
+    layer: Layer<'k>,
     expected_seq: u64,
     pub(super) prev: Option<Vec<u8>>,
     at_genesis: bool,
@@ -32,13 +74,19 @@ pub(crate) struct ChainVerifier<'k> {
 
 impl<'k> ChainVerifier<'k> {
     pub fn new(key: &'k ChainKey, start: Start) -> Self {
+        Self::with_layer(Layer::Chain(key), start)
+    }
+
+    /// A verifier of `layer` from `start` (a public walk starts
+    /// [`Start::Trusting`]: it has no link to check).
+    pub fn with_layer(layer: Layer<'k>, start: Start) -> Self {
         let (expected_seq, prev, at_genesis) = match start {
             Start::Genesis(g) => (1, Some(g.to_vec()), true),
             Start::After { seq, mac } => (seq.saturating_add(1), Some(mac), false),
             Start::Trusting { seq } => (seq, None, false),
         };
         Self {
-            key,
+            layer,
             expected_seq,
             prev,
             at_genesis,
@@ -56,6 +104,18 @@ impl<'k> ChainVerifier<'k> {
 
     /// Checks the next rows; false once a failure was found.
     pub fn check_block(&mut self, rows: &[RawRecord]) -> bool {
+        self.check_block_leaves(rows, &[])
+    }
+
+    /// [`Self::check_block`], and each row's Merkle leaf against
+    /// `stored_leaves` (the stored leaf of `rows[i]` at `i`; a row without
+    /// one, `None` or past the end, is not compared here: a missing hash is
+    /// the tree scan's to report).
+    pub fn check_block_leaves(
+        &mut self,
+        rows: &[RawRecord],
+        stored_leaves: &[Option<Hash>],
+    ) -> bool {
         if self.report.failure.is_some() {
             return false;
         }
@@ -82,7 +142,22 @@ impl<'k> ChainVerifier<'k> {
                 ));
                 break;
             }
-            if let Some(p) = prev
+            if let Layer::Public { worker_id } = self.layer
+                && row.worker_id != worker_id
+            {
+                structural = Some((
+                    i,
+                    FailureReason::Malformed {
+                        detail: format!(
+                            "worker_id {} is not the log's {}",
+                            crate::record::to_display(&row.worker_id),
+                            crate::record::to_display(worker_id)
+                        ),
+                    },
+                ));
+                break;
+            }
+            if let (Layer::Chain(_), Some(p)) = (self.layer, prev)
                 && p != row.prev_mac.as_slice()
             {
                 let reason = if i == 0 && self.at_genesis {
@@ -98,23 +173,35 @@ impl<'k> ChainVerifier<'k> {
         }
         let limit = structural.as_ref().map_or(rows.len(), |(i, _)| i + 1);
         let checked = rows.get(..limit).unwrap_or(rows);
-        let key = self.key;
-        let mac_bad = if self.parallel {
+        let layer = self.layer;
+        let own_bad = if self.parallel {
             checked
                 .par_iter()
-                .map_init(Vec::new, |scratch, r| key.verify_record(r, scratch))
-                .position_first(|ok| !ok)
+                .enumerate()
+                .map_init(Vec::new, |scratch, (i, r)| {
+                    (i, check_own(layer, r, stored_leaves.get(i), scratch))
+                })
+                .find_first(|(_, own)| *own != Own::Good)
         } else {
             let mut scratch = Vec::new();
             checked
                 .iter()
-                .position(|r| !key.verify_record(r, &mut scratch))
-        };
-        let failure = match (structural, mac_bad) {
-            (Some((i, _)), Some(j)) if j < i => Some((j, FailureReason::MacMismatch)),
+                .enumerate()
+                .map(|(i, r)| (i, check_own(layer, r, stored_leaves.get(i), &mut scratch)))
+                .find(|(_, own)| *own != Own::Good)
+        }
+        .map(|(j, own)| {
+            let reason = if own == Own::BadMac {
+                FailureReason::MacMismatch
+            } else {
+                FailureReason::LeafMismatch
+            };
+            (j, reason)
+        });
+        let failure = match (structural, own_bad) {
+            (Some((i, _)), Some((j, reason))) if j < i => Some((j, reason)),
             (Some(found), _) => Some(found),
-            (None, Some(j)) => Some((j, FailureReason::MacMismatch)),
-            (None, None) => None,
+            (None, own) => own,
         };
         let good = failure.as_ref().map_or(rows.len(), |(i, _)| *i);
         if let Some(first) = rows.first()
@@ -180,7 +267,7 @@ impl<'k> ChainVerifier<'k> {
             );
             return false;
         }
-        if let Some(p) = &self.prev
+        if let (Layer::Chain(_), Some(p)) = (self.layer, &self.prev)
             && *p != prev_mac
         {
             let reason = if self.at_genesis {

@@ -42,17 +42,18 @@ mod structure;
 mod tree;
 mod walk;
 
+pub(crate) use chain::Layer;
 pub(crate) use chain::{ChainVerifier, Start};
 pub use report::{FailureReason, VerifyFailure, VerifyReport};
 use rows::{INTEGER_SEQ, seq_param};
 pub(crate) use rows::{class, latest_anchor, read_raw, record_mac};
 pub(crate) use split::Split;
-use split::verify_split;
+pub(crate) use split::verify_split;
 pub(crate) use structure::{
     Shape, account_records, check_key, check_meta, shape, stored_worker_id,
 };
-pub(crate) use tree::{ScanInput, TreeFault, scan_tree};
-use walk::verify_walk;
+pub(crate) use tree::{TreeFault, TreeScan, scan_tree};
+pub(crate) use walk::verify_walk;
 
 /// Rows read before their MACs are checked in parallel.
 const BLOCK_ROWS: usize = 2048;
@@ -130,12 +131,14 @@ pub(crate) fn verify_conn_at(
     };
     // A whole-log check of a file that can be opened again checks the tree
     // layer on its own connection while the chain is walked.
-    let whole_tree = range.is_none() && target.schema_version >= crate::schema::TREE_SCHEMA_VERSION;
-    let head = if whole_tree {
-        head_seq(conn, anchor_seq)?
+    let has_tree = target.schema_version >= crate::schema::TREE_SCHEMA_VERSION;
+    let whole_tree = range.is_none() && has_tree;
+    let tree_size = if has_tree {
+        Some(head_seq(conn, anchor_seq)?)
     } else {
-        0
+        None
     };
+    let head = tree_size.unwrap_or(0);
     let (report, early_tree) = std::thread::scope(|scope| {
         let tree_job = match target.reopen {
             Some(uri) if whole_tree => {
@@ -148,18 +151,19 @@ pub(crate) fn verify_conn_at(
                 Some(uri) if split.parts > 1 => verify_split(
                     conn,
                     uri,
-                    key,
+                    Layer::Chain(key),
                     start.clone(),
                     anchor.as_ref(),
                     lo,
                     hi,
                     split,
+                    tree_size,
                 )?,
                 _ => None,
             };
             match split_report {
                 Some(report) => Ok(report),
-                None => verify_walk(conn, key, start.clone(), lo, hi),
+                None => verify_walk(conn, Layer::Chain(key), start.clone(), lo, hi, tree_size),
             }
         })();
         let tree = tree_job.and_then(|job| job.join().ok());
@@ -179,12 +183,7 @@ pub(crate) fn verify_conn_at(
                 Some(Err(e)) => return Err(e),
                 _ => check_whole_tree(conn, worker_id, anchor_seq)?,
             },
-            Some(_) => {
-                let size = head_seq(conn, anchor_seq)?;
-                tree::check_range_leaves(conn, size, lo, hi)?
-                    .err()
-                    .map(tree_failure)
-            }
+            Some(_) => tree::check_tree_size(conn, head)?.map(tree_failure),
         };
         if failure.is_some() {
             report.failure = failure;
@@ -210,19 +209,15 @@ pub(crate) fn head_seq(conn: &Connection, anchor_seq: u64) -> Result<u64, AuditE
 fn tree_failure(fault: TreeFault) -> VerifyFailure {
     let (seq, reason) = match fault {
         TreeFault::Structure(detail) => (None, FailureReason::Structure { detail }),
-        TreeFault::Malformed { seq, detail } => (Some(seq), FailureReason::Malformed { detail }),
-        TreeFault::SequenceGap { expected, found } => {
-            (Some(found), FailureReason::SequenceGap { expected, found })
-        }
-        TreeFault::LeafMismatch { seq } => (Some(seq), FailureReason::LeafMismatch),
         TreeFault::NodeMismatch { index } => (None, FailureReason::TreeMismatch { index }),
     };
     VerifyFailure { seq, reason }
 }
 
-/// The tree layer of a whole-log check (`AC-090`): the stored tree is the
-/// tree of the records' leaves, and every stored checkpoint row is
-/// well-formed and has the tree's root at its size.
+/// The tree layer of a whole-log check (`AC-090`) beside the walk that
+/// compared the leaves: the stored tree's nodes are the hashes of its
+/// leaves, and every stored checkpoint row is well-formed and has the
+/// tree's root at its size.
 fn check_whole_tree(
     conn: &Connection,
     worker_id: &str,
@@ -241,13 +236,7 @@ fn check_whole_tree(
         Err(detail) => return Ok(structure(detail)),
     };
     let sizes: Vec<u64> = stored.iter().map(|c| c.size).collect();
-    let scan = match scan_tree(ScanInput {
-        conn,
-        size,
-        records_from: anchor_seq.saturating_add(1),
-        worker_id: None,
-        roots_at: &sizes,
-    })? {
+    let scan = match scan_tree(conn, size, &sizes)? {
         Ok(scan) => scan,
         Err(fault) => return Ok(Some(tree_failure(fault))),
     };
@@ -503,15 +492,17 @@ mod tests {
             parts,
             min_records: 0,
         };
+        let size = Some(head_seq(&log.conn, 0).unwrap());
         let report = verify_split(
             &log.conn,
             log.reopen.as_deref().unwrap(),
-            key,
+            Layer::Chain(key),
             start.clone(),
             None,
             lo,
             hi,
             split,
+            size,
         );
         let mut report = match report.unwrap() {
             Some(report) => report,
@@ -519,7 +510,7 @@ mod tests {
                 // Only a range with under two rows is not split.
                 let bounds = seq_bounds(&log.conn, lo, hi).unwrap();
                 assert!(bounds.is_none_or(|(min, max)| min == max), "{lo}..={hi}");
-                verify_walk(&log.conn, key, start, lo, hi).unwrap()
+                verify_walk(&log.conn, Layer::Chain(key), start, lo, hi, size).unwrap()
             }
         };
         // As verify_conn_at does for every range.
@@ -574,12 +565,13 @@ mod tests {
         let none = verify_split(
             &log.conn,
             log.reopen.as_deref().unwrap(),
-            key,
+            Layer::Chain(key),
             start.clone(),
             None,
             0,
             u64::MAX,
             auto,
+            None,
         );
         assert!(none.unwrap().is_none());
         let memory = Connection::open_in_memory().unwrap();

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::Connection;
 
-use super::chain::{ChainVerifier, Start};
+use super::chain::{ChainVerifier, Layer, Start};
 use super::rows::{Anchor, latest_anchor, read_raw, read_raw_into, seq_param};
 use super::{BLOCK_ROWS, VerifyReport};
 use crate::AuditError;
 use crate::reader;
-use crate::record::{ChainKey, RawRecord};
+use crate::record::RawRecord;
 use crate::schema::RECORD_COLUMNS;
+use crate::tree::StoredLeaves;
 
 /// Sequence numbers a range must span before it is split into parts.
 const SPLIT_MIN_RECORDS: u64 = 50_000;
@@ -96,15 +97,16 @@ fn open_part_connection(
 /// thread, then joins them in order. `None` when the range is too small to
 /// split or the parts' connections cannot be opened on the same snapshot.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn verify_split(
+pub(crate) fn verify_split(
     conn: &Connection,
     uri: &str,
-    key: &ChainKey,
+    layer: Layer<'_>,
     start: Start,
     anchor: Option<&Anchor>,
     lo: u64,
     hi: u64,
     split: Split,
+    tree_size: Option<u64>,
 ) -> Result<Option<VerifyReport>, AuditError> {
     let Some((min, max)) =
         seq_bounds(conn, lo, hi).map_err(AuditError::storage("reading records"))?
@@ -141,12 +143,16 @@ pub(super) fn verify_split(
         let own = work.next();
         let handles: Vec<_> = work
             .map(|(index, (part_conn, from, to))| {
-                scope.spawn(move || verify_part(&part_conn, key, from, to, index, failed))
+                scope.spawn(move || {
+                    verify_part(&part_conn, layer, from, to, index, failed, tree_size)
+                })
             })
             .collect();
         let mut outcomes = Vec::with_capacity(handles.len() + 1);
         if let Some((index, (part_conn, from, to))) = own {
-            outcomes.push(verify_part(&part_conn, key, from, to, index, failed));
+            outcomes.push(verify_part(
+                &part_conn, layer, from, to, index, failed, tree_size,
+            ));
         }
         for handle in handles {
             outcomes.push(handle.join().unwrap_or_else(|_| {
@@ -158,7 +164,7 @@ pub(super) fn verify_split(
         }
         outcomes
     });
-    let mut verifier = ChainVerifier::new(key, start);
+    let mut verifier = ChainVerifier::with_layer(layer, start);
     for outcome in outcomes {
         match outcome? {
             Some(part) => {
@@ -178,12 +184,14 @@ pub(super) fn verify_split(
 /// calling thread. Gives up (`None`) once a part before `index` has failed.
 fn verify_part(
     conn: &Connection,
-    key: &ChainKey,
+    layer: Layer<'_>,
     from: u64,
     to: u64,
     index: usize,
     failed: &AtomicUsize,
+    tree_size: Option<u64>,
 ) -> Result<PartOutcome, AuditError> {
+    let mut leaves = tree_size.map(|size| StoredLeaves::new(conn, size));
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"
@@ -220,9 +228,10 @@ fn verify_part(
         }
         let verifier = verifier.get_or_insert_with(|| {
             first = Some((head.seq, head.prev_mac.clone()));
-            ChainVerifier::new(key, Start::Trusting { seq: head.seq }).sequential()
+            ChainVerifier::with_layer(layer, Start::Trusting { seq: head.seq }).sequential()
         });
-        if !verifier.check_block(rows_read) {
+        let stored = super::walk::stored_of(leaves.as_mut(), rows_read, rows_read.len())?;
+        if !verifier.check_block_leaves(rows_read, &stored) {
             failed.fetch_min(index, Ordering::AcqRel);
             break;
         }
