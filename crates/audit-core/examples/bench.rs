@@ -1,10 +1,10 @@
-//! `cargo run --release -p audit-core --example bench [--events N] [--payload-bytes B]`
+//! `cargo run --release -p audit-core --example bench [--events N] [--payload-bytes B] [--no-send] [--proof-leaves N]`
 //!
 //! Thin wrapper over [`audit_core::bench::run`]: prints the figures, then one
 //! JSON object as the last line.
 #![allow(clippy::print_stdout)]
 
-use audit_core::bench::{BenchConfig, run};
+use audit_core::bench::{BenchConfig, ProofConfig, run};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = BenchConfig::default();
@@ -19,9 +19,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .parse()?;
             }
             "--no-send" => config.measure_send = false,
+            "--proof-leaves" => {
+                let leaves: u64 = args
+                    .next()
+                    .ok_or("--proof-leaves needs a number (0: skip)")?
+                    .parse()?;
+                config.proofs = (leaves > 0).then(|| ProofConfig {
+                    leaves,
+                    ..ProofConfig::default()
+                });
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--events N (200000)] [--payload-bytes B (300)] [--no-send]"
+                    "usage: bench [--events N (200000)] [--payload-bytes B (300)] [--no-send] [--proof-leaves N (10000000; 0: skip)]"
                 );
                 return Ok(());
             }

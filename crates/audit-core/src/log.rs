@@ -476,26 +476,36 @@ fn tree_hashes(
     Ok(hashes)
 }
 
-/// Inserts `hashes`, the stored hashes at indexes `first..`, as one block
-/// (one row, one run of the append trigger); nothing when empty.
+/// Stored hashes per row of the `tree` table at most: 120 × 32 = 3,840
+/// bytes, so a row fits in one 4 KiB page and a proof reading one hash
+/// reads one page, not a long batch's whole blob (`AC-088`).
+pub(crate) const TREE_BLOCK_HASHES: usize = 120;
+
+/// Inserts `hashes`, the stored hashes at indexes `first..`, as blocks of
+/// at most [`TREE_BLOCK_HASHES`] (one row and one run of the append
+/// trigger each); nothing when empty.
 pub(crate) fn insert_tree_hashes(
     conn: &Connection,
     first: u64,
     hashes: &[tlog::Hash],
 ) -> Result<(), AuditError> {
-    if hashes.is_empty() {
-        return Ok(());
-    }
-    let first = i64::try_from(first).map_err(|_| AuditError::Tree {
-        detail: format!("stored index {first} is beyond the table"),
-    })?;
-    let mut blob = Vec::with_capacity(hashes.len() * tlog::HASH_SIZE);
-    for hash in hashes {
-        blob.extend_from_slice(hash.as_bytes());
-    }
-    conn.prepare_cached(INSERT_TREE_BLOCK)
-        .and_then(|mut stmt| stmt.execute(params![first, blob]))
+    let mut stmt = conn
+        .prepare_cached(INSERT_TREE_BLOCK)
         .map_err(AuditError::storage("inserting tree hashes"))?;
+    let mut blob = Vec::with_capacity(TREE_BLOCK_HASHES * tlog::HASH_SIZE);
+    let mut at = first;
+    for block in hashes.chunks(TREE_BLOCK_HASHES) {
+        let key = i64::try_from(at).map_err(|_| AuditError::Tree {
+            detail: format!("stored index {at} is beyond the table"),
+        })?;
+        blob.clear();
+        for hash in block {
+            blob.extend_from_slice(hash.as_bytes());
+        }
+        stmt.execute(params![key, blob])
+            .map_err(AuditError::storage("inserting tree hashes"))?;
+        at = at.saturating_add(block.len() as u64);
+    }
     Ok(())
 }
 
@@ -522,5 +532,42 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(journal, "wal");
+    }
+
+    /// AC-088: a long batch's hashes are stored as contiguous blocks of at
+    /// most 120 hashes, and the log they make verifies.
+    #[test]
+    fn ac_088_a_long_batch_is_stored_in_page_sized_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = WorkerSecret::new(&[0x42; 32]).unwrap();
+        let mut log = AuditLog::open(dir.path().join("a.db"), "w", &secret).unwrap();
+        let events: Vec<AuditEvent> = (0..500)
+            .map(|i| {
+                AuditEvent::custom("T", crate::Severity::Low, None, serde_json::json!({"i": i}))
+                    .unwrap()
+            })
+            .collect();
+        log.append_batch(&events).unwrap();
+        log.append_batch(&events[..7]).unwrap();
+        let blocks: Vec<(i64, i64)> = log
+            .conn
+            .prepare("SELECT first, length(hashes) / 32 FROM tree ORDER BY first")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut end = 0i64;
+        for &(first, count) in &blocks {
+            assert_eq!(first, end, "{blocks:?}");
+            assert!(
+                (1..=TREE_BLOCK_HASHES as i64).contains(&count),
+                "{blocks:?}"
+            );
+            end += count;
+        }
+        assert_eq!(end as u64, tlog::stored_hash_count(507).unwrap());
+        assert!(blocks.len() >= 1000 / TREE_BLOCK_HASHES, "{blocks:?}");
+        assert!(log.verify(None).unwrap().is_ok());
     }
 }

@@ -33,6 +33,10 @@ use seal_crypto::WorkerSecret;
 use serde::Serialize;
 use serde_json::json;
 
+mod proofs;
+
+pub use proofs::{ProofConfig, ProofReport, run_proofs};
+
 use crate::schema::{self, INSERT_RECORD};
 use crate::{AuditError, AuditEvent, AuditLog, AuditWriter, Severity, WriterConfig};
 
@@ -55,6 +59,9 @@ pub struct BenchConfig {
     /// Directory for the database files (default: a fresh temporary one,
     /// removed afterwards).
     pub dir: Option<PathBuf>,
+    /// The proof benchmark ([`run_proofs`]; default: a tree of 10,000,000
+    /// leaves), or `None` to skip it.
+    pub proofs: Option<ProofConfig>,
 }
 
 impl Default for BenchConfig {
@@ -65,6 +72,7 @@ impl Default for BenchConfig {
             flush_samples: 200,
             measure_send: true,
             dir: None,
+            proofs: Some(ProofConfig::default()),
         }
     }
 }
@@ -93,6 +101,8 @@ pub struct BenchReport {
     /// Records verified per second without the secret
     /// ([`crate::verify_public`] against a signed checkpoint).
     pub public_verify_records_per_s: f64,
+    /// Proof generation and verification on a large tree (when measured).
+    pub proofs: Option<ProofReport>,
     /// p99 latency of one `emit`, microseconds.
     pub emit_p99_us: f64,
     /// p99 latency of emitting one critical event and flushing it, microseconds.
@@ -302,7 +312,13 @@ fn run_in(dir: &Path, config: &BenchConfig) -> Result<BenchReport, AuditError> {
         0.0
     };
 
+    let proofs = match &config.proofs {
+        Some(proof_config) => Some(run_proofs(dir, proof_config)?),
+        None => None,
+    };
+
     Ok(BenchReport {
+        proofs,
         events: config.events,
         written,
         dropped,
@@ -338,6 +354,9 @@ impl std::fmt::Display for BenchReport {
             "public verify records/s {:.0} (median of {VERIFY_ROUNDS}, no secret)",
             self.public_verify_records_per_s
         )?;
+        if let Some(proofs) = &self.proofs {
+            writeln!(f, "{proofs}")?;
+        }
         writeln!(f, "emit p99               {:.2} us", self.emit_p99_us)?;
         write!(
             f,
@@ -356,6 +375,11 @@ mod tests {
         let config = BenchConfig {
             events: 2_000,
             flush_samples: 5,
+            proofs: Some(ProofConfig {
+                leaves: 3_000,
+                batch: 100,
+                samples: 10,
+            }),
             ..BenchConfig::default()
         };
         let report = run(&config).unwrap();
