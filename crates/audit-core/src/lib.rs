@@ -35,7 +35,8 @@
 //! that is *not* derived from the secret ([`generate_log_key`],
 //! [`AuditLog::signed_checkpoint`]). Anyone holding the log's public key
 //! checks the file ([`verify_public`]), a record's inclusion
-//! ([`AuditLog::tlog_proof`]) and that today's log extends yesterday's
+//! ([`AuditLog::tlog_proof`]; [`PublicLog`] serves the same proofs from the
+//! file without the secret) and that today's log extends yesterday's
 //! checkpoint; witnesses cosign only consistent checkpoints
 //! ([`AuditLog::add_checkpoint_request`], [`AuditLog::add_cosignatures`]).
 //!
@@ -87,6 +88,7 @@ mod log;
 mod logkey;
 mod migrate;
 mod public;
+mod public_log;
 mod query;
 mod reader;
 mod record;
@@ -113,6 +115,7 @@ pub use logkey::{
     MAX_LOG_KEY_FILE_BYTES, ORIGIN_PREFIX, generate_log_key, load_log_key, log_origin, save_log_key,
 };
 pub use public::{CheckpointSource, PublicFailure, PublicReport, verify_public};
+pub use public_log::PublicLog;
 pub use query::{QueryFilter, verify_ndjson};
 pub use record::{
     AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, escape_controls, is_terminal_control,

@@ -193,6 +193,128 @@ fn tree_error(detail: impl Into<String>) -> AuditError {
     }
 }
 
+/// The leaf hash of record `seq`, recomputed from the stored record.
+pub(crate) fn leaf_hash_in(conn: &Connection, seq: u64) -> Result<Hash, AuditError> {
+    let raw = conn
+        .query_row(
+            &format!(
+                "SELECT {} FROM records WHERE seq = ?1",
+                crate::schema::RECORD_COLUMNS
+            ),
+            [i64::try_from(seq).unwrap_or(i64::MAX)],
+            read_raw,
+        )
+        .optional()
+        .map_err(AuditError::storage("reading a record"))?
+        .ok_or_else(|| proof_error(format!("record {seq} is not in the log")))?;
+    Ok(raw.leaf_hash(&mut Vec::new()))
+}
+
+/// What serving proofs needs of a log, with or without the secret
+/// ([`AuditLog`] and [`crate::PublicLog`]): its connection, its origin and
+/// the size of its tree (checked to be held whole by the `tree` table).
+pub(crate) struct ProofSource<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) origin: String,
+    pub(crate) size: u64,
+}
+
+impl ProofSource<'_> {
+    /// The root of the tree's first `size` leaves.
+    fn tree_root(&self, size: u64) -> Result<Hash, AuditError> {
+        if size > self.size {
+            return Err(proof_error(format!(
+                "the tree holds {} leaves, not {size}",
+                self.size
+            )));
+        }
+        tlog::tree_root(&TreeStore::new(self.conn), size).map_err(proof_error)
+    }
+
+    /// Every stored signed checkpoint, oldest first, each row checked.
+    pub(crate) fn signed_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, AuditError> {
+        read_checkpoints(self.conn, &self.origin, self.size)?.map_err(tree_error)
+    }
+
+    /// `checkpoint_note`, else the latest stored checkpoint's note.
+    fn note_or_latest(&self, checkpoint_note: Option<&str>) -> Result<String, AuditError> {
+        match checkpoint_note {
+            Some(note) => Ok(note.to_owned()),
+            None => Ok(self
+                .signed_checkpoints()?
+                .pop()
+                .ok_or_else(|| proof_error("the log has no signed checkpoint yet; sign one first"))?
+                .note),
+        }
+    }
+
+    /// The checkpoint `note` (unverified: the relying party verifies it)
+    /// as this log's: its body, for a size the tree holds and a root that
+    /// is the tree's at that size.
+    fn own_checkpoint(&self, note: &str) -> Result<Checkpoint, AuditError> {
+        let parsed = Note::parse(note.as_bytes()).map_err(|e| refused(e.to_string()))?;
+        let body = Checkpoint::from_text(parsed.text()).map_err(|e| refused(e.to_string()))?;
+        if body.origin() != self.origin {
+            return Err(refused(format!(
+                "the checkpoint is for origin {:?}, not this log's",
+                body.origin()
+            )));
+        }
+        if self.tree_root(body.size())? != *body.root() {
+            return Err(refused(format!(
+                "the checkpoint's root is not this log's tree at size {}: another history",
+                body.size()
+            )));
+        }
+        Ok(body)
+    }
+
+    /// See [`AuditLog::tlog_proof`].
+    pub(crate) fn tlog_proof(
+        &self,
+        seq: u64,
+        checkpoint_note: Option<&str>,
+    ) -> Result<TlogProof, AuditError> {
+        let note = self.note_or_latest(checkpoint_note)?;
+        let body = self.own_checkpoint(&note)?;
+        let index = seq
+            .checked_sub(1)
+            .ok_or_else(|| proof_error("sequence numbers start at 1"))?;
+        if index >= body.size() {
+            return Err(proof_error(format!(
+                "record {seq} is not covered by the checkpoint of {} leaves; sign a newer one",
+                body.size()
+            )));
+        }
+        let proof = tlog::inclusion_proof(&TreeStore::new(self.conn), body.size(), index)
+            .map_err(proof_error)?;
+        verify_inclusion(
+            leaf_hash_in(self.conn, seq)?.as_bytes(),
+            index,
+            body.size(),
+            &proof,
+            body.root().as_bytes(),
+        )
+        .map_err(|e| tree_error(format!("the stored tree does not prove record {seq}: {e}")))?;
+        let note = Note::parse(note.as_bytes()).map_err(|e| refused(e.to_string()))?;
+        TlogProof::new(index, proof, note).map_err(|e| proof_error(e.to_string()))
+    }
+
+    /// See [`AuditLog::add_checkpoint_request`].
+    pub(crate) fn add_checkpoint_request(
+        &self,
+        old_size: u64,
+        checkpoint_note: Option<&str>,
+    ) -> Result<AddCheckpointRequest, AuditError> {
+        let note = self.note_or_latest(checkpoint_note)?;
+        let body = self.own_checkpoint(&note)?;
+        let proof = tlog::consistency_proof(&TreeStore::new(self.conn), old_size, body.size())
+            .map_err(proof_error)?;
+        let note = Note::parse(note.as_bytes()).map_err(|e| refused(e.to_string()))?;
+        AddCheckpointRequest::new(old_size, proof, note).map_err(proof_error)
+    }
+}
+
 impl AuditLog {
     fn require_tree(&self) -> Result<(), AuditError> {
         if self.schema_version < TREE_SCHEMA_VERSION {
@@ -246,20 +368,7 @@ impl AuditLog {
     /// The leaf hash of record `seq`, recomputed from the stored record
     /// (`AC-086`).
     pub fn leaf_hash(&self, seq: u64) -> Result<Hash, AuditError> {
-        let raw = self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM records WHERE seq = ?1",
-                    crate::schema::RECORD_COLUMNS
-                ),
-                [i64::try_from(seq).unwrap_or(i64::MAX)],
-                read_raw,
-            )
-            .optional()
-            .map_err(AuditError::storage("reading a record"))?
-            .ok_or_else(|| proof_error(format!("record {seq} is not in the log")))?;
-        Ok(raw.leaf_hash(&mut Vec::new()))
+        leaf_hash_in(&self.conn, seq)
     }
 
     /// The inclusion proof of record `seq` (leaf `seq − 1`) in the tree of
@@ -301,25 +410,14 @@ impl AuditLog {
         Ok(self.signed_checkpoints()?.pop())
     }
 
-    /// The checkpoint `note` (unverified: the relying party verifies it)
-    /// as this log's: its body, for a size the tree holds and a root that
-    /// is the tree's at that size.
-    fn own_checkpoint(&self, note: &str) -> Result<Checkpoint, AuditError> {
-        let parsed = Note::parse(note.as_bytes()).map_err(|e| refused(e.to_string()))?;
-        let body = Checkpoint::from_text(parsed.text()).map_err(|e| refused(e.to_string()))?;
-        if body.origin() != self.origin()? {
-            return Err(refused(format!(
-                "the checkpoint is for origin {:?}, not this log's",
-                body.origin()
-            )));
-        }
-        if self.tree_root(body.size())? != *body.root() {
-            return Err(refused(format!(
-                "the checkpoint's root is not this log's tree at size {}: another history",
-                body.size()
-            )));
-        }
-        Ok(body)
+    /// What serving proofs needs of this log: its connection, its origin
+    /// and the size of its tree.
+    fn proof_source(&self) -> Result<ProofSource<'_>, AuditError> {
+        Ok(ProofSource {
+            conn: &self.conn,
+            origin: self.origin()?,
+            size: self.tree_size()?,
+        })
     }
 
     /// The C2SP `tlog-proof` that record `seq` is in the log: its leaf
@@ -333,38 +431,7 @@ impl AuditLog {
         seq: u64,
         checkpoint_note: Option<&str>,
     ) -> Result<TlogProof, AuditError> {
-        let note = match checkpoint_note {
-            Some(note) => note.to_owned(),
-            None => {
-                self.latest_signed_checkpoint()?
-                    .ok_or_else(|| {
-                        proof_error("the log has no signed checkpoint yet; sign one first")
-                    })?
-                    .note
-            }
-        };
-        let body = self.own_checkpoint(&note)?;
-        let index = seq
-            .checked_sub(1)
-            .ok_or_else(|| proof_error("sequence numbers start at 1"))?;
-        if index >= body.size() {
-            return Err(proof_error(format!(
-                "record {seq} is not covered by the checkpoint of {} leaves; sign a newer one",
-                body.size()
-            )));
-        }
-        let proof =
-            tlog::inclusion_proof(&self.tree_store(), body.size(), index).map_err(proof_error)?;
-        verify_inclusion(
-            self.leaf_hash(seq)?.as_bytes(),
-            index,
-            body.size(),
-            &proof,
-            body.root().as_bytes(),
-        )
-        .map_err(|e| tree_error(format!("the stored tree does not prove record {seq}: {e}")))?;
-        let note = Note::parse(note.as_bytes()).map_err(|e| refused(e.to_string()))?;
-        TlogProof::new(index, proof, note).map_err(|e| proof_error(e.to_string()))
+        self.proof_source()?.tlog_proof(seq, checkpoint_note)
     }
 
     /// The body of a tlog-witness `add-checkpoint` request (`AC-095`): a
@@ -377,21 +444,8 @@ impl AuditLog {
         old_size: u64,
         checkpoint_note: Option<&str>,
     ) -> Result<AddCheckpointRequest, AuditError> {
-        let note = match checkpoint_note {
-            Some(note) => note.to_owned(),
-            None => {
-                self.latest_signed_checkpoint()?
-                    .ok_or_else(|| {
-                        proof_error("the log has no signed checkpoint yet; sign one first")
-                    })?
-                    .note
-            }
-        };
-        let body = self.own_checkpoint(&note)?;
-        let proof = tlog::consistency_proof(&self.tree_store(), old_size, body.size())
-            .map_err(proof_error)?;
-        let note = Note::parse(note.as_bytes()).map_err(|e| refused(e.to_string()))?;
-        AddCheckpointRequest::new(old_size, proof, note).map_err(proof_error)
+        self.proof_source()?
+            .add_checkpoint_request(old_size, checkpoint_note)
     }
 
     /// Signs a C2SP checkpoint of the tree now (origin, size = leaves,

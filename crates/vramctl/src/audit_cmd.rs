@@ -1,5 +1,7 @@
 //! `vramctl audit verify|query|export|checkpoint DB`: the audit trail from
 //! the operator's side. Verification failures exit 1, bad input exits 2.
+//! The transparency-log commands (`keygen`, `checkpoint --key`, `verify
+//! --public`, `prove`, `check-proof`) are in [`crate::tlog_cmd`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use clap::Subcommand;
 use crate::bounded;
 use crate::cli_error::CliError;
 use crate::output::{self, JsonLinesStdout, errln, escape_controls, outln};
-use crate::{print_json, secret};
+use crate::{print_json, secret, tlog_cmd};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -26,8 +28,18 @@ pub enum AuditCommand {
     /// Write records as NDJSON, one per line with both MACs.
     Export(ExportArgs),
     /// Export the signed head of the log (keep it where the worker cannot
-    /// rewrite it).
+    /// rewrite it); with --key, sign a C2SP checkpoint of its Merkle tree.
     Checkpoint(CheckpointArgs),
+    /// Create a log key (Ed25519, not derived from the worker secret) and
+    /// print its public verifier key.
+    Keygen(tlog_cmd::KeygenArgs),
+    /// Print an inclusion or consistency proof from the log's Merkle tree
+    /// (no secret needed).
+    #[command(subcommand)]
+    Prove(tlog_cmd::ProveCommand),
+    /// Check an inclusion or consistency proof with the log's verifier key
+    /// alone.
+    CheckProof(tlog_cmd::CheckProofArgs),
 }
 
 /// The log and who it belongs to.
@@ -48,7 +60,9 @@ pub struct LogArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     log: LogArgs,
-    /// A checkpoint file from `vramctl audit checkpoint`.
+    /// A checkpoint file from `vramctl audit checkpoint` (with --public: a
+    /// signed checkpoint note, e.g. the last one a witness cosigned; default:
+    /// the latest stored in the log).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Public key (64 hex digits) to check the checkpoint with. Default: the
@@ -64,6 +78,8 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    public: tlog_cmd::PublicVerifyArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,6 +128,11 @@ pub struct CheckpointArgs {
     /// Write the checkpoint here instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// The log key file (from `vramctl audit keygen`): sign a C2SP
+    /// checkpoint of the log's Merkle tree with it, store it in the log and
+    /// print the signed note, instead of the JSON checkpoint.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 pub fn run(command: &AuditCommand) -> Result<(), CliError> {
@@ -120,6 +141,9 @@ pub fn run(command: &AuditCommand) -> Result<(), CliError> {
         AuditCommand::Query(args) => query(args),
         AuditCommand::Export(args) => export(args),
         AuditCommand::Checkpoint(args) => checkpoint(args),
+        AuditCommand::Keygen(args) => tlog_cmd::keygen(args),
+        AuditCommand::Prove(command) => tlog_cmd::prove(command),
+        AuditCommand::CheckProof(args) => tlog_cmd::check_proof(args),
     }
 }
 
@@ -153,7 +177,7 @@ fn unverified(why: &str) -> CliError {
     ))
 }
 
-fn require_file(path: &Path) -> Result<(), CliError> {
+pub fn require_file(path: &Path) -> Result<(), CliError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(()),
         Ok(_) => Err(CliError::usage(format!("{} is not a file", path.display()))),
@@ -165,6 +189,15 @@ fn require_file(path: &Path) -> Result<(), CliError> {
 }
 
 fn verify(args: &VerifyArgs) -> Result<(), CliError> {
+    if args.public.public {
+        // Before anything reads a secret: public verification needs none.
+        return tlog_cmd::verify_public(
+            &args.log.db,
+            &args.public,
+            args.checkpoint.as_deref(),
+            args.json,
+        );
+    }
     require_file(&args.log.db)?;
     let secret = secret::load(args.log.secret_file.as_deref())?;
     let report = match &args.checkpoint {
@@ -219,18 +252,7 @@ fn verify(args: &VerifyArgs) -> Result<(), CliError> {
 /// Reads a checkpoint file, at most [`MAX_CHECKPOINT_JSON_BYTES`] of it
 /// (a larger file or an endless device is refused, never read whole).
 fn read_checkpoint_file(path: &Path) -> Result<String, CliError> {
-    let shown = path.display();
-    let cannot = |e: std::io::Error| CliError::usage(format!("cannot read {shown}: {e}"));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let bytes = bounded::read_at_most(file, MAX_CHECKPOINT_JSON_BYTES)
-        .map_err(cannot)?
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "{shown} holds more than {MAX_CHECKPOINT_JSON_BYTES} bytes, more than any checkpoint; check the path"
-            ))
-        })?;
-    String::from_utf8(bytes)
-        .map_err(|_| CliError::usage(format!("{shown} is not UTF-8 text, so not a checkpoint")))
+    bounded::read_text_file(path, MAX_CHECKPOINT_JSON_BYTES, "a checkpoint")
 }
 
 fn print_report(report: &VerifyReport) -> Result<(), CliError> {
@@ -323,6 +345,15 @@ fn export(args: &ExportArgs) -> Result<(), CliError> {
 }
 
 fn checkpoint(args: &CheckpointArgs) -> Result<(), CliError> {
+    if let Some(key) = &args.key {
+        return tlog_cmd::signed_checkpoint(
+            &args.log.db,
+            &args.log.worker_id,
+            args.log.secret_file.as_deref(),
+            key,
+            args.out.as_deref(),
+        );
+    }
     let (log, secret) = open(&args.log)?;
     // Never vouch for a head that does not verify: that would make a cut or
     // edited log look legitimate.

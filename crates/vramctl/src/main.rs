@@ -18,6 +18,7 @@ mod output;
 mod progress;
 mod seal_cmd;
 mod secret;
+mod tlog_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +46,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Seal a model file (streamed), verify it, print the shard as JSON.
     Seal(seal_cmd::SealArgs),
-    /// Verify, query, export or checkpoint an audit database.
+    /// Verify, query, export or checkpoint an audit database; keys, proofs
+    /// and verification without the secret for its transparency log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
     /// Benchmarks, each printed beside its baseline.

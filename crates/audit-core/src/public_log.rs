@@ -1,0 +1,172 @@
+//! [`PublicLog`]: a log file opened without the worker secret, to serve
+//! what anyone holding the file may compute: its stored signed
+//! checkpoints, its records, and inclusion and consistency proofs
+//! (`AC-095`). A collector, a monitor or `vramctl audit prove` serves
+//! proofs this way; nothing here needs or reads a key.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+use tlog::{AddCheckpointRequest, TlogProof};
+
+use crate::logkey::log_origin;
+use crate::reader;
+use crate::schema::{self, RECORD_COLUMNS, TREE_SCHEMA_VERSION};
+use crate::signed::{ProofSource, StoredCheckpoint};
+use crate::tree::Frontier;
+use crate::verify::{self, Shape, read_raw};
+use crate::{AuditError, AuditRecord};
+
+/// An audit log opened for reading without the worker secret.
+///
+/// It is read as [`crate::AuditLog::open_read`] reads (`AC-017`): the file
+/// is never created, changed or merged. Nothing is verified here: a proof
+/// served from a tampered file fails at the relying party, who checks it
+/// with the log's public key ([`crate::verify_public`] checks the file).
+///
+/// ```
+/// use audit_core::{AuditEvent, AuditLog, PublicLog, generate_log_key};
+/// use seal_crypto::WorkerSecret;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("audit.db");
+/// let mut log = AuditLog::open(&path, "worker-1", &WorkerSecret::new(&[7u8; 32])?)?;
+/// log.append(&AuditEvent::seal_verified("shard-0", 0))?;
+/// log.signed_checkpoint(&generate_log_key("worker-1")?)?;
+///
+/// let public = PublicLog::open(&path)?; // no secret
+/// assert_eq!(public.origin(), "vram-residency/audit/worker-1");
+/// let proof = public.tlog_proof(1, None)?; // against the latest stored checkpoint
+/// assert_eq!(proof.index(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PublicLog {
+    conn: Connection,
+    path: PathBuf,
+    worker_id: String,
+    origin: String,
+}
+
+impl PublicLog {
+    /// Opens the log at `path` for reading, with no secret. Not found, not
+    /// an audit log, a damaged structure or an unknown schema are errors as
+    /// for [`crate::AuditLog::open_read`]; so is a log of schema 1 or 2,
+    /// which has no Merkle tree ([`AuditError::Tree`]). The worker id and
+    /// origin are the file's (its `meta` row).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref();
+        let snapshot = reader::open(path)?;
+        let conn = snapshot.conn;
+        let damaged = |detail| AuditError::Damaged {
+            path: path.display().to_string(),
+            detail,
+        };
+        let version = match verify::shape(&conn)? {
+            Shape::Log(version) => version,
+            Shape::NotALog(detail) => {
+                return Err(AuditError::NotAnAuditLog {
+                    path: path.display().to_string(),
+                    detail,
+                });
+            }
+            Shape::Unknown(found) => {
+                return Err(AuditError::UnknownSchema {
+                    found,
+                    supported: schema::SCHEMA_VERSION,
+                });
+            }
+            Shape::Broken(detail) => return Err(damaged(detail)),
+        };
+        if version < TREE_SCHEMA_VERSION {
+            return Err(AuditError::Tree {
+                detail: format!(
+                    "this log is schema version {version} and has no Merkle tree; open it for writing once (AuditLog::open) to migrate it"
+                ),
+            });
+        }
+        let worker_id = verify::stored_worker_id(&conn)?.map_err(damaged)?;
+        let origin = log_origin(&worker_id)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            worker_id,
+            origin,
+        })
+    }
+
+    /// The file this log is read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The worker id the file says it belongs to.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// The origin of its checkpoints ([`crate::log_origin`]).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Leaves in the Merkle tree: the chain's head sequence number
+    /// (`AC-087`), once the `tree` table is checked to hold exactly their
+    /// hashes.
+    pub fn tree_size(&self) -> Result<u64, AuditError> {
+        let anchor = verify::latest_anchor(&self.conn)?.map_or(0, |a| a.seq);
+        let size = verify::head_seq(&self.conn, anchor)?;
+        Frontier::load(&self.conn, size)?;
+        Ok(size)
+    }
+
+    fn proof_source(&self) -> Result<ProofSource<'_>, AuditError> {
+        Ok(ProofSource {
+            conn: &self.conn,
+            origin: self.origin.clone(),
+            size: self.tree_size()?,
+        })
+    }
+
+    /// Every stored signed checkpoint, oldest first, each row checked
+    /// (a damaged table is [`AuditError::Tree`]). Their signatures are not
+    /// checked: that needs the log's public key.
+    pub fn signed_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, AuditError> {
+        self.proof_source()?.signed_checkpoints()
+    }
+
+    /// The record with sequence number `seq`, if the file holds it.
+    pub fn record(&self, seq: u64) -> Result<Option<AuditRecord>, AuditError> {
+        let raw = self
+            .conn
+            .query_row(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?1"),
+                [i64::try_from(seq).unwrap_or(i64::MAX)],
+                read_raw,
+            )
+            .optional()
+            .map_err(AuditError::storage("reading a record"))?;
+        raw.map(AuditRecord::from_raw).transpose()
+    }
+
+    /// The C2SP `tlog-proof` of record `seq`, as
+    /// [`crate::AuditLog::tlog_proof`] gives it.
+    pub fn tlog_proof(
+        &self,
+        seq: u64,
+        checkpoint_note: Option<&str>,
+    ) -> Result<TlogProof, AuditError> {
+        self.proof_source()?.tlog_proof(seq, checkpoint_note)
+    }
+
+    /// The tlog-witness `add-checkpoint` body from `old_size`, as
+    /// [`crate::AuditLog::add_checkpoint_request`] gives it.
+    pub fn add_checkpoint_request(
+        &self,
+        old_size: u64,
+        checkpoint_note: Option<&str>,
+    ) -> Result<AddCheckpointRequest, AuditError> {
+        self.proof_source()?
+            .add_checkpoint_request(old_size, checkpoint_note)
+    }
+}
