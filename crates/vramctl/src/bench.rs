@@ -79,6 +79,9 @@ pub struct AuditArgs {
     /// Events to append.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     events: u64,
+    /// Leaves of the tree the proof benchmark builds (0: skip it).
+    #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+    proof_leaves: u64,
     /// Also print the report as one JSON line.
     #[arg(long)]
     json: bool,
@@ -134,6 +137,10 @@ fn audit(args: &AuditArgs) -> Result<(), CliError> {
     }
     let config = audit_core::bench::BenchConfig {
         events: args.events,
+        proofs: (args.proof_leaves > 0).then(|| audit_core::bench::ProofConfig {
+            leaves: args.proof_leaves,
+            ..audit_core::bench::ProofConfig::default()
+        }),
         ..audit_core::bench::BenchConfig::default()
     };
     let report = audit_core::bench::run(&config)?;

@@ -397,7 +397,15 @@ fn benches_print_figures_beside_baselines() {
         "host",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let out = vramctl(&["bench", "audit", "--events", "2000", "--json"]);
+    let out = vramctl(&[
+        "bench",
+        "audit",
+        "--events",
+        "2000",
+        "--proof-leaves",
+        "5000",
+        "--json",
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let last = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -406,6 +414,11 @@ fn benches_print_figures_beside_baselines() {
         .to_owned();
     let json: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(json["written"], json["events"]);
+    // AC-098: the proof figures beside the verify rates.
+    assert_eq!(json["proofs"]["leaves"], 5000);
+    assert!(json["proofs"]["inclusion_median_us"].as_f64().unwrap() > 0.0);
+    assert!(json["public_verify_records_per_s"].as_f64().unwrap() > 0.0);
+    assert!(text(&out).contains("inclusion proof"), "{}", text(&out));
 }
 
 #[test]

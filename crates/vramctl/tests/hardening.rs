@@ -90,7 +90,15 @@ fn printing_commands(dir: &Path) -> Vec<Vec<String>> {
             "host",
             "--json",
         ],
-        &["bench", "audit", "--events", "200", "--json"],
+        &[
+            "bench",
+            "audit",
+            "--events",
+            "200",
+            "--proof-leaves",
+            "0",
+            "--json",
+        ],
     ]
     .iter()
     .map(|args| args.iter().map(|a| (*a).to_owned()).collect())
