@@ -189,6 +189,12 @@ pub struct ResidencyWorld {
     pub bad_id: Option<String>,
     /// JSON and debug output shown during the scenario: (what, text).
     pub shown: Vec<(String, String)>,
+    /// The worker's checkpoint (log) key, made at its first use.
+    pub log_key: Option<audit_core::tlog::SignerKey>,
+    /// A signed checkpoint note an auditor kept.
+    pub kept_note: Option<String>,
+    /// A proof of inclusion and the record it is for.
+    pub proof: Option<(audit_core::tlog::TlogProof, audit_core::AuditRecord)>,
 }
 
 impl ResidencyWorld {
@@ -207,6 +213,9 @@ impl ResidencyWorld {
             backup: None,
             bad_id: None,
             shown: Vec::new(),
+            log_key: None,
+            kept_note: None,
+            proof: None,
         }
     }
 

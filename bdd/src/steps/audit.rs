@@ -141,7 +141,7 @@ fn worked_and_shut_down(world: &mut ResidencyWorld, id: String) {
 
 /// Opens the log file as an attacker would: plain SQLite, with the
 /// append-only triggers dropped first.
-fn attacker_connection(db: &Path) -> Connection {
+pub(crate) fn attacker_connection(db: &Path) -> Connection {
     let conn = Connection::open(db).expect("open the database");
     conn.execute_batch(
         "DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete; \
@@ -156,7 +156,7 @@ fn attacker_connection(db: &Path) -> Connection {
 /// Cuts the Merkle tree back to the records left, as an attacker who knows
 /// its layout would after cutting records off the end (a cut of the
 /// records alone is caught by the tree).
-fn cut_tree_to_records(conn: &Connection) {
+pub(crate) fn cut_tree_to_records(conn: &Connection) {
     let head: i64 = conn
         .query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
             r.get(0)
@@ -190,7 +190,7 @@ fn cut_tree_to_records(conn: &Connection) {
     }
 }
 
-fn db(world: &ResidencyWorld) -> std::path::PathBuf {
+pub(crate) fn db(world: &ResidencyWorld) -> std::path::PathBuf {
     let worker = world.worker();
     assert!(
         worker.writer.is_none(),

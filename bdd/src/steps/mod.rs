@@ -13,4 +13,5 @@ mod concurrency;
 mod policy;
 mod sealing;
 mod secrets;
+mod transparency;
 mod verification;
