@@ -28,6 +28,9 @@ pub enum AuditCommand {
     /// Export the signed head of the log (keep it where the worker cannot
     /// rewrite it).
     Checkpoint(CheckpointArgs),
+    /// Send the latest signed checkpoint to witnesses (tlog-witness), store
+    /// their cosignatures, record their alarms.
+    Witness(crate::witness_cmd::WitnessArgs),
 }
 
 /// The log and who it belongs to.
@@ -120,6 +123,7 @@ pub fn run(command: &AuditCommand) -> Result<(), CliError> {
         AuditCommand::Query(args) => query(args),
         AuditCommand::Export(args) => export(args),
         AuditCommand::Checkpoint(args) => checkpoint(args),
+        AuditCommand::Witness(args) => crate::witness_cmd::run(args),
     }
 }
 

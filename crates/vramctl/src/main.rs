@@ -14,10 +14,12 @@ mod bounded;
 mod cli_error;
 mod demo;
 mod device;
+mod http;
 mod output;
 mod progress;
 mod seal_cmd;
 mod secret;
+mod witness_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
