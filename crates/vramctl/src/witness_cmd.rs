@@ -99,18 +99,21 @@ enum Outcome {
     },
 }
 
-/// Parses `URL=VKEY`: the URL is everything before the first `=`.
+/// Parses `URL=VKEY`: the URL is everything before the first `=`. Errors
+/// show the URL part only, and nothing of a private key given by mistake.
 fn parse_witness(text: &str) -> Result<WitnessSpec, CliError> {
-    let bad = |why: String| CliError::usage(format!("--witness {text:?}: {why}"));
-    let (url, vkey) = text
-        .split_once('=')
-        .ok_or_else(|| bad("expected URL=VKEY".to_owned()))?;
-    http::check_url(url).map_err(|why| bad(format!("the URL {why}")))?;
-    if vkey.starts_with("PRIVATE+KEY+") {
+    if text.contains("PRIVATE+KEY+") {
         return Err(CliError::usage(
-            "--witness: that is a private key; give the witness's verifier key (name+keyid+base64)",
+            "--witness: that holds a private key (not shown); give the witness's verifier key (name+keyid+base64)",
         ));
     }
+    let Some((url, vkey)) = text.split_once('=') else {
+        return Err(CliError::usage(format!(
+            "--witness {text:?}: expected URL=VKEY"
+        )));
+    };
+    let bad = |why: String| CliError::usage(format!("--witness {url:?}=...: {why}"));
+    http::check_url(url).map_err(|why| bad(format!("the URL {why}")))?;
     let key = VerifierKey::parse(vkey).map_err(|e| bad(format!("not a verifier key: {e}")))?;
     let key = match key.kind() {
         SignatureType::Cosignature => key,

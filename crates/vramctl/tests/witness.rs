@@ -568,6 +568,11 @@ fn ac_wit_002_usage_errors() {
             "--witness".into(),
             format!("{}={}", w.url(), s.log_key.to_skey().as_str()),
         ],
+        vec![
+            "--witness".into(),
+            format!("https://w.example={}", s.log_key.to_skey().as_str()),
+        ],
+        vec!["--witness".into(), s.log_key.to_skey().to_string()],
         vec!["--witness".into(), w.arg(), "--witness".into(), w.arg()],
         vec!["--witness".into(), w.arg(), "--quorum".into(), "0".into()],
         vec!["--witness".into(), w.arg(), "--quorum".into(), "2".into()],
