@@ -37,9 +37,13 @@ pub mod kinds {
     pub const AUDIT_GAP: &str = "AuditGap";
     /// Retention dropped the oldest records.
     pub const AUDIT_RETENTION: &str = "AuditRetention";
+    /// A witness refused the log's checkpoint (tlog-witness 403, 404 or
+    /// 422), or answered with a cosignature that does not verify: the log
+    /// it saw under this origin is not this one, or the keys differ.
+    pub const WITNESS_ALARM: &str = "WitnessAlarm";
 
     /// Every built-in kind; [`super::AuditEvent::custom`] refuses these.
-    pub const BUILT_IN: [&str; 9] = [
+    pub const BUILT_IN: [&str; 10] = [
         VRAM_SEALED,
         SEAL_VERIFIED,
         SEAL_VERIFICATION_FAILED,
@@ -49,6 +53,7 @@ pub mod kinds {
         POLICY_VIOLATION,
         AUDIT_GAP,
         AUDIT_RETENTION,
+        WITNESS_ALARM,
     ];
 }
 
@@ -295,6 +300,34 @@ impl AuditEvent {
         )
     }
 
+    /// A witness raised an alarm about this log (critical): it refused the
+    /// checkpoint of `checkpoint_size` records sent with `old old_size`
+    /// (tlog-witness status 403, 404 or 422), or answered 200 with a
+    /// cosignature that does not verify. `witness` is its vkey, `url` the
+    /// address it was asked at, `reason` what it said or what was wrong.
+    pub fn witness_alarm(
+        witness: &str,
+        url: &str,
+        status: u16,
+        reason: &str,
+        checkpoint_size: u64,
+        old_size: u64,
+    ) -> Self {
+        Self::built_in(
+            kinds::WITNESS_ALARM,
+            Severity::Critical,
+            None,
+            json!({
+                "witness": witness,
+                "url": url,
+                "status": status,
+                "reason": reason,
+                "checkpoint_size": checkpoint_size,
+                "old_size": old_size,
+            }),
+        )
+    }
+
     /// A user-defined event.
     ///
     /// `kind` must start with an ASCII letter, contain only ASCII letters,
@@ -443,6 +476,24 @@ mod tests {
         );
     }
 
+    /// AC-WIT-001: the witness alarm is a built-in, critical kind with its
+    /// fields, and nobody can write one through `custom`.
+    #[test]
+    fn ac_wit_001_witness_alarm_event() {
+        let e = AuditEvent::witness_alarm("w+0badf00d+BA==", "http://w/", 422, "proof", 12, 10);
+        assert_eq!(e.kind(), kinds::WITNESS_ALARM);
+        assert_eq!(e.kind(), "WitnessAlarm");
+        assert_eq!(e.severity(), Severity::Critical);
+        assert_eq!(e.shard_id(), None);
+        assert_eq!(
+            e.payload(),
+            &json!({"witness": "w+0badf00d+BA==", "url": "http://w/", "status": 422,
+                    "reason": "proof", "checkpoint_size": 12, "old_size": 10})
+        );
+        assert!(kinds::BUILT_IN.contains(&"WitnessAlarm"));
+        assert!(AuditEvent::custom("WitnessAlarm", Severity::Critical, None, json!({})).is_err());
+    }
+
     #[test]
     fn ac_003_custom_kinds_are_validated() {
         let ok = |k: &str| AuditEvent::custom(k, Severity::Low, None, json!({})).is_ok();
@@ -453,6 +504,7 @@ mod tests {
         assert!(!ok("a/b"));
         assert!(!ok(&"a".repeat(65)));
         assert!(!ok("AuditGap"));
+        assert!(!ok("WitnessAlarm"));
         assert!(AuditEvent::custom("K", Severity::Low, Some("a\nb"), json!({})).is_err());
         assert!(AuditEvent::custom("K", Severity::Low, Some(""), json!({})).is_err());
         assert!(AuditEvent::custom("K", Severity::Low, None, json!([1])).is_err());

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The witness answers with cosignature lines, which
-//! [`NoteSignature::parse_lines`](crate::NoteSignature::parse_lines) reads.
+//! [`NoteSignature::parse_lines`](crate::NoteSignature::parse_lines) reads;
+//! [`crate::witness`] has both ends of the exchange (the witness's checks
+//! and statuses, and the log's reading of the answer).
 
 use std::fmt;
 

@@ -22,6 +22,9 @@
 //! - [`policy`]: k-of-n witness policies over cosigned checkpoints.
 //! - [`tlog_proof`], [`add_checkpoint`]: the C2SP `tlog-proof` and
 //!   tlog-witness `add-checkpoint` text forms.
+//! - [`witness`]: both ends of the tlog-witness protocol without HTTP: a
+//!   [`Witness`] that answers `add-checkpoint` bodies (200, 400, 403, 404,
+//!   409, 422) and [`read_response`], which a log uses to read the answer.
 //!
 //! The design decision that shapes the rest: **the tree lives in a store this
 //! crate does not own.** A log keeps one hash per complete subtree in an
@@ -80,6 +83,7 @@ pub mod store;
 mod text;
 pub mod tlog_proof;
 pub mod verify;
+pub mod witness;
 
 pub use add_checkpoint::{AddCheckpointError, AddCheckpointRequest, ConsistencyCheckError};
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint, open_checkpoint};
@@ -96,4 +100,10 @@ pub use tlog_proof::{TlogProof, TlogProofError};
 pub use verify::{
     HashRole, VerifyError, consistency_proof_len, inclusion_proof_len, verify_consistency,
     verify_inclusion,
+};
+pub use witness::{
+    Cosigned, MAX_ADD_CHECKPOINT_BODY_BYTES, MAX_COSIGNATURE_LINES, MAX_WITNESS_RESPONSE_BYTES,
+    Refusal, SIZE_CONTENT_TYPE, VerifiedCosignature, Witness, WitnessConfigError, WitnessRefusal,
+    WitnessReply, WitnessRequest, WitnessResponseError, WitnessedTree, read_conflict,
+    read_cosignatures, read_response,
 };

@@ -14,11 +14,13 @@ mod bounded;
 mod cli_error;
 mod demo;
 mod device;
+mod http;
 mod output;
 mod progress;
 mod seal_cmd;
 mod secret;
 mod tlog_cmd;
+mod witness_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
