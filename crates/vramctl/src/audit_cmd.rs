@@ -30,7 +30,6 @@ pub enum AuditCommand {
     /// Export the signed head of the log (keep it where the worker cannot
     /// rewrite it); with --key, sign a C2SP checkpoint of its Merkle tree.
     Checkpoint(CheckpointArgs),
-<<<<<<< HEAD
     /// Create a log key (Ed25519, not derived from the worker secret) and
     /// print its public verifier key.
     Keygen(tlog_cmd::KeygenArgs),
@@ -41,11 +40,9 @@ pub enum AuditCommand {
     /// Check an inclusion or consistency proof with the log's verifier key
     /// alone.
     CheckProof(tlog_cmd::CheckProofArgs),
-=======
     /// Send the latest signed checkpoint to witnesses (tlog-witness), store
     /// their cosignatures, record their alarms.
     Witness(crate::witness_cmd::WitnessArgs),
->>>>>>> tree2-witness
 }
 
 /// The log and who it belongs to.
@@ -147,13 +144,10 @@ pub fn run(command: &AuditCommand) -> Result<(), CliError> {
         AuditCommand::Query(args) => query(args),
         AuditCommand::Export(args) => export(args),
         AuditCommand::Checkpoint(args) => checkpoint(args),
-<<<<<<< HEAD
         AuditCommand::Keygen(args) => tlog_cmd::keygen(args),
         AuditCommand::Prove(command) => tlog_cmd::prove(command),
         AuditCommand::CheckProof(args) => tlog_cmd::check_proof(args),
-=======
         AuditCommand::Witness(args) => crate::witness_cmd::run(args),
->>>>>>> tree2-witness
     }
 }
 
