@@ -14,7 +14,6 @@ mod bounded;
 mod cli_error;
 mod demo;
 mod device;
-mod http;
 mod output;
 mod progress;
 mod seal_cmd;

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../../../../test-support/witness_server.rs"]
 pub mod witness_server;
 
 use std::path::Path;

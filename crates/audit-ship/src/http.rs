@@ -1,4 +1,4 @@
-//! The one HTTP call `vramctl` makes: a POST of a small text body, with a
+//! The one HTTP call the shipper makes: a POST of a small text body, with a
 //! timeout on the whole exchange and a bound on the answer's body. Plain
 //! `http://` only (the workspace builds `ureq` without a TLS stack); no
 //! redirects followed, no proxy from the environment, no compression.
@@ -8,28 +8,24 @@ use std::time::Duration;
 /// An answer: its status and body (at most the bound asked).
 #[derive(Debug)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, at most the bound asked.
     pub body: Vec<u8>,
 }
 
 /// Why no answer was read.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
     /// The body is longer than the bound.
-    BodyTooLarge { max: usize },
+    #[error("the answer's body is more than {max} bytes; not read")]
+    BodyTooLarge {
+        /// The bound.
+        max: usize,
+    },
     /// The exchange failed: no connection, a timeout, a broken answer.
+    #[error("{0}")]
     Transport(String),
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::BodyTooLarge { max } => {
-                write!(f, "the answer's body is more than {max} bytes; not read")
-            }
-            Self::Transport(reason) => f.write_str(reason),
-        }
-    }
 }
 
 /// Checks that `url` is a plain `http://` URL with a host; `Err` says why.
@@ -69,7 +65,7 @@ pub fn post(
         .max_redirects(0)
         .proxy(None)
         .max_response_header_size(16 * 1024)
-        .user_agent(concat!("vramctl/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("audit-ship/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
     let mut response = agent
