@@ -30,7 +30,7 @@ const DEFAULT_CRATES: [&str; 5] = [
 ];
 
 /// Files never mutated: benchmarks, and the CUDA driver calls.
-const EXCLUDED: [&str; 2] = ["**/bench.rs", "crates/gpu-alloc/src/cuda.rs"];
+const EXCLUDED: [&str; 3] = ["**/bench.rs", "**/bench/**", "crates/gpu-alloc/src/cuda.rs"];
 
 pub fn run(root: &Path, args: &[String]) -> ExitCode {
     let mut crates: Vec<String> = Vec::new();
