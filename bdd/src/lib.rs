@@ -18,6 +18,9 @@
 mod capture;
 mod runner;
 mod steps;
+#[allow(dead_code)]
+#[path = "../../test-support/witness_server.rs"]
+mod witness_server;
 mod world;
 
 pub use runner::run;

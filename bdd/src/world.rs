@@ -195,6 +195,21 @@ pub struct ResidencyWorld {
     pub kept_note: Option<String>,
     /// A proof of inclusion and the record it is for.
     pub proof: Option<(audit_core::tlog::TlogProof, audit_core::AuditRecord)>,
+    /// A tlog-witness on 127.0.0.1, and what became of the last submission
+    /// to it.
+    pub witness: Option<RunningWitness>,
+    pub witness_outcome: Option<audit_ship::witness::Outcome>,
+    /// The sizes the witness cosigned, in order.
+    pub cosigned_sizes: Vec<u64>,
+}
+
+/// The test witness of the scenario (stopped when the world is dropped).
+pub struct RunningWitness(pub crate::witness_server::TestWitness);
+
+impl std::fmt::Debug for RunningWitness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RunningWitness({})", self.0.url())
+    }
 }
 
 impl ResidencyWorld {
@@ -216,6 +231,9 @@ impl ResidencyWorld {
             log_key: None,
             kept_note: None,
             proof: None,
+            witness: None,
+            witness_outcome: None,
+            cosigned_sizes: Vec::new(),
         }
     }
 

@@ -15,3 +15,4 @@ mod sealing;
 mod secrets;
 mod transparency;
 mod verification;
+mod witness;

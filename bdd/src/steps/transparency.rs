@@ -18,7 +18,7 @@ use super::audit::{attacker_connection, cut_tree_to_records, db};
 use crate::world::ResidencyWorld;
 
 /// The worker's log key, made at its first use.
-fn log_key(world: &mut ResidencyWorld) -> SignerKey {
+pub(crate) fn log_key(world: &mut ResidencyWorld) -> SignerKey {
     let id = world.worker().id.clone();
     world
         .log_key
@@ -26,7 +26,7 @@ fn log_key(world: &mut ResidencyWorld) -> SignerKey {
         .clone()
 }
 
-fn vkey(world: &mut ResidencyWorld) -> VerifierKey {
+pub(crate) fn vkey(world: &mut ResidencyWorld) -> VerifierKey {
     log_key(world).verifier_key()
 }
 
