@@ -325,7 +325,7 @@ fn ac_wit_005_ac_wit_006_rollback_is_an_alarm() {
 /// (422): a `WitnessAlarm` record in the log, exit 1, the witness named,
 /// and the witness still holds its 10.
 #[test]
-fn ac_wit_006_truncate_and_resume_is_refused_and_recorded() {
+fn ac_wit_006_journald_cve_2023_31438_truncate_and_resume_is_refused_by_a_witness() {
     let s = Setup::new(10);
     let w = witness("witness.example/w1", 1, &s.vkey());
     assert_eq!(code(&s.run(&[&w], &[])), 0);
