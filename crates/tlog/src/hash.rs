@@ -157,20 +157,16 @@ const SHA256_IV: [u32; 8] = [
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     // 0x01 || left || right || 0x80 || zeros || the bit length (520), in
     // two 64-byte blocks.
-    let mut blocks = [[0u8; 64]; 2];
-    let bytes = blocks.as_flattened_mut();
-    let message = std::iter::once(&0x01u8)
-        .chain(&left.0)
-        .chain(&right.0)
-        .chain(std::iter::once(&0x80u8));
-    for (dst, src) in bytes.iter_mut().zip(message) {
-        *dst = *src;
-    }
-    for (dst, src) in bytes.iter_mut().rev().zip(520u64.to_le_bytes()) {
-        *dst = src;
-    }
+    let mut first = [0u8; 64];
+    let mut second = [0u8; 64];
+    first[0] = 0x01;
+    first[1..33].copy_from_slice(&left.0);
+    first[33..].copy_from_slice(&right.0[..31]);
+    second[0] = right.0[31];
+    second[1] = 0x80;
+    second[56..].copy_from_slice(&520u64.to_be_bytes());
     let mut state = SHA256_IV;
-    sha2::block_api::compress256(&mut state, &blocks);
+    sha2::block_api::compress256(&mut state, &[first, second]);
     let mut out = [0u8; 32];
     for (dst, word) in out.chunks_exact_mut(4).zip(state) {
         dst.copy_from_slice(&word.to_be_bytes());
