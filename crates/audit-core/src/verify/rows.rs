@@ -112,26 +112,40 @@ const RECORD_SHAPE: [(&str, Want); 10] = [
 ///
 /// [`RECORD_COLUMNS`]: crate::schema::RECORD_COLUMNS
 pub(crate) fn read_raw_into(row: &Row<'_>, dst: &mut RawRecord) -> rusqlite::Result<()> {
-    dst.defect = None;
-    for (index, (column, want)) in RECORD_SHAPE.iter().enumerate() {
-        if let Some(defect) = shape_defect(column, row.get_ref(index)?, *want) {
-            dst.defect = Some(defect);
-            break;
-        }
-    }
-    dst.seq = u64::try_from(int_of(row.get_ref(0)?)).unwrap_or(u64::MAX);
-    set_bytes(&mut dst.id, row.get_ref(1)?);
-    dst.ts_ns = int_of(row.get_ref(2)?);
-    set_text(&mut dst.kind, row.get_ref(3)?);
-    dst.severity = int_of(row.get_ref(4)?);
-    set_text(&mut dst.worker_id, row.get_ref(5)?);
-    match row.get_ref(6)? {
+    // Each column is fetched once (a fetch costs SQLite a type lookup and a
+    // conversion): shape checked, then copied.
+    let [seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac] = [
+        row.get_ref(0)?,
+        row.get_ref(1)?,
+        row.get_ref(2)?,
+        row.get_ref(3)?,
+        row.get_ref(4)?,
+        row.get_ref(5)?,
+        row.get_ref(6)?,
+        row.get_ref(7)?,
+        row.get_ref(8)?,
+        row.get_ref(9)?,
+    ];
+    let values = [
+        seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac,
+    ];
+    dst.defect = RECORD_SHAPE
+        .iter()
+        .zip(values)
+        .find_map(|((column, want), value)| shape_defect(column, value, *want));
+    dst.seq = u64::try_from(int_of(seq)).unwrap_or(u64::MAX);
+    set_bytes(&mut dst.id, id);
+    dst.ts_ns = int_of(ts_ns);
+    set_text(&mut dst.kind, kind);
+    dst.severity = int_of(severity);
+    set_text(&mut dst.worker_id, worker_id);
+    match shard_id {
         ValueRef::Null => dst.shard_id = None,
         other => set_text(dst.shard_id.get_or_insert_with(String::new), other),
     }
-    set_text(&mut dst.event, row.get_ref(7)?);
-    set_bytes(&mut dst.prev_mac, row.get_ref(8)?);
-    set_bytes(&mut dst.mac, row.get_ref(9)?);
+    set_text(&mut dst.event, event);
+    set_bytes(&mut dst.prev_mac, prev_mac);
+    set_bytes(&mut dst.mac, mac);
     Ok(())
 }
 
