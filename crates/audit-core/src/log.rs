@@ -471,7 +471,7 @@ fn tree_hashes(
     let mut hashes = Vec::with_capacity(records.len() * 2 + 64);
     let mut scratch = Vec::new();
     for r in records {
-        hashes.extend(frontier.append(r.leaf_hash(&mut scratch))?);
+        frontier.append_into(r.leaf_hash(&mut scratch), &mut hashes)?;
     }
     Ok(hashes)
 }

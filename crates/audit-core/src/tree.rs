@@ -72,33 +72,6 @@ fn too_large(size: u64) -> AuditError {
     }
 }
 
-/// Adapts a border to [`HashStore`], for `tlog::hashes_to_append`.
-struct Border<'a>(&'a [(u64, Hash)]);
-
-/// A stored index that is not on the border (cannot happen: the layout
-/// asks only for left siblings, which are complete subtrees on it).
-#[derive(Debug, thiserror::Error)]
-#[error("stored hash {0} is not on the tree's right border")]
-struct NotOnBorder(u64);
-
-impl HashStore for Border<'_> {
-    type Error = NotOnBorder;
-
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, NotOnBorder> {
-        indexes
-            .iter()
-            .map(|&i| {
-                self.0
-                    .iter()
-                    .rev()
-                    .find(|(index, _)| *index == i)
-                    .map(|(_, h)| *h)
-                    .ok_or(NotOnBorder(i))
-            })
-            .collect()
-    }
-}
-
 impl Frontier {
     /// The empty tree.
     pub fn empty() -> Self {
@@ -161,21 +134,37 @@ impl Frontier {
     /// Appends a leaf: returns the hashes to store from [`Self::next_index`]
     /// on (the leaf hash, then every subtree it completes, lowest first).
     pub fn append(&mut self, leaf: Hash) -> Result<Vec<Hash>, AuditError> {
+        let mut hashes = Vec::with_capacity(4);
+        self.append_into(leaf, &mut hashes)?;
+        Ok(hashes)
+    }
+
+    /// [`Self::append`], the hashes pushed onto `out`. Leaf `n` completes
+    /// one subtree per trailing one bit of `n`: each is the node of the
+    /// border's last (smallest) subtree, its left sibling, and the subtree
+    /// completed before it (`tlog::hashes_to_append` computes the same from
+    /// a store).
+    pub fn append_into(&mut self, leaf: Hash, out: &mut Vec<Hash>) -> Result<(), AuditError> {
         let index = self.size;
-        let hashes = tlog::hashes_to_append(&Border(&self.border), index, leaf).map_err(|e| {
-            AuditError::Tree {
-                detail: e.to_string(),
-            }
-        })?;
-        let completed = hashes.len().saturating_sub(1);
-        self.border
-            .truncate(self.border.len().saturating_sub(completed));
-        let level = u8::try_from(completed).unwrap_or(u8::MAX);
-        let top = hashes.last().copied().unwrap_or(leaf);
+        out.push(leaf);
+        let mut top = leaf;
+        let mut level = 0u8;
+        while level < 63 && (index >> level) & 1 == 1 {
+            let Some((_, left)) = self.border.pop() else {
+                return Err(AuditError::Tree {
+                    detail: format!(
+                        "the tree's right border is shorter than a tree of {index} leaves has"
+                    ),
+                });
+            };
+            top = node_hash(&left, &top);
+            out.push(top);
+            level += 1;
+        }
         let stored = stored_hash_index(level, index >> level).ok_or_else(|| too_large(index))?;
         self.border.push((stored, top));
         self.size += 1;
-        Ok(hashes)
+        Ok(())
     }
 
     /// The root of the tree: the border folded right to left.

@@ -69,6 +69,8 @@ struct Scanner<'r, 's> {
     count: u64,
     wanted: std::iter::Peekable<std::vec::IntoIter<u64>>,
     roots: Vec<(u64, Hash)>,
+    /// The hashes of the last append, reused.
+    scratch: Vec<Hash>,
 }
 
 impl Scanner<'_, '_> {
@@ -92,7 +94,29 @@ impl Scanner<'_, '_> {
     /// Appends a checked leaf and checks the nodes it completes.
     fn append(&mut self, leaf: Hash) -> Result<Result<(), TreeFault>, AuditError> {
         let position = self.frontier.next_index();
-        let hashes = self.frontier.append(leaf)?;
+        let mut hashes = std::mem::take(&mut self.scratch);
+        hashes.clear();
+        self.frontier.append_into(leaf, &mut hashes)?;
+        let checked = self.check_completed(position, &hashes);
+        self.scratch = hashes;
+        if let Err(fault) = checked? {
+            return Ok(Err(fault));
+        }
+        if self.wanted.peek() == Some(&self.frontier.size()) {
+            self.wanted.next();
+            self.roots
+                .push((self.frontier.size(), self.frontier.root()));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Checks the subtrees a leaf completed (`hashes` after the leaf's own)
+    /// against the stored hashes that follow it.
+    fn check_completed(
+        &mut self,
+        position: u64,
+        hashes: &[Hash],
+    ) -> Result<Result<(), TreeFault>, AuditError> {
         for (offset, hash) in (1u64..).zip(hashes.iter().skip(1)) {
             let index = position + offset;
             match self.rows.next(index)? {
@@ -101,11 +125,6 @@ impl Scanner<'_, '_> {
                 Row::End => return Ok(Err(self.ended(index))),
                 Row::Bad(detail) => return Ok(Err(TreeFault::Structure(detail))),
             }
-        }
-        if self.wanted.peek() == Some(&self.frontier.size()) {
-            self.wanted.next();
-            self.roots
-                .push((self.frontier.size(), self.frontier.root()));
         }
         Ok(Ok(()))
     }
@@ -146,6 +165,7 @@ pub(crate) fn scan_tree(
         count,
         wanted: wanted.into_iter().peekable(),
         roots: Vec::new(),
+        scratch: Vec::with_capacity(64),
     };
     if roots_at.contains(&0) {
         scanner.roots.push((0, EMPTY_ROOT));
