@@ -352,7 +352,7 @@ const PARALLEL_LEAVES_FROM: usize = 64;
 ///
 /// The MACs are chained, so they are computed in order first; the leaves
 /// and the tree's new nodes then depend only on finished records, and are
-/// hashed on a rayon thread while this thread inserts the rows: the tree
+/// hashed on a thread of their own while this thread inserts the rows: the tree
 /// costs the writer little more than the one blob it adds (`AC-098`).
 pub(crate) fn append_in(
     tx: &Transaction<'_>,
@@ -370,15 +370,30 @@ pub(crate) fn append_in(
         return Ok(None);
     };
     let (inserted, hashes) = if records.len() >= PARALLEL_LEAVES_FROM {
-        let mut hashes = Err(AuditError::Tree {
-            detail: "the leaf hashing task did not run".to_owned(),
-        });
-        let inserted = rayon::in_place_scope(|scope| {
-            let (records, hashes) = (&records, &mut hashes);
-            scope.spawn(move |_| *hashes = tree_hashes(frontier, records));
-            insert_records(tx, records)
-        });
-        (inserted, hashes)
+        // A thread of its own, not a pool task: a task the pool has not
+        // picked up by the end of the inserts would run on this thread,
+        // after them.
+        std::thread::scope(|scope| {
+            let records = &records;
+            let hasher = std::thread::Builder::new()
+                .name("audit-tree".to_owned())
+                .spawn_scoped(scope, move || tree_hashes(frontier, records));
+            match hasher {
+                Ok(hasher) => {
+                    let inserted = insert_records(tx, records);
+                    let hashes = hasher.join().unwrap_or_else(|_| {
+                        Err(AuditError::Tree {
+                            detail: "the leaf hashing thread stopped unexpectedly".to_owned(),
+                        })
+                    });
+                    (inserted, hashes)
+                }
+                Err(_) => (
+                    insert_records(tx, records),
+                    Frontier::load(tx, head).and_then(|f| tree_hashes(f, records)),
+                ),
+            }
+        })
     } else {
         (
             insert_records(tx, &records),
