@@ -114,7 +114,18 @@ const RECORD_SHAPE: [(&str, Want); 10] = [
 pub(crate) fn read_raw_into(row: &Row<'_>, dst: &mut RawRecord) -> rusqlite::Result<()> {
     // Each column is fetched once (a fetch costs SQLite a type lookup and a
     // conversion): shape checked, then copied.
-    let [seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac] = [
+    let [
+        seq,
+        id,
+        ts_ns,
+        kind,
+        severity,
+        worker_id,
+        shard_id,
+        event,
+        prev_mac,
+        mac,
+    ] = [
         row.get_ref(0)?,
         row.get_ref(1)?,
         row.get_ref(2)?,
