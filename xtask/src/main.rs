@@ -4,7 +4,8 @@
 //! - `cargo xtask ci` — the one gate: formatting, clippy with warnings denied,
 //!   every test of the workspace (unit, integration, doctests, property tests),
 //!   rustdoc with warnings denied (broken links, missing docs), true
-//!   requirement IDs (`spec-ids`) and the BDD
+//!   requirement IDs (`spec-ids`), GPU artefacts that match their source
+//!   (`kernels --check`) and the BDD
 //!   suite where it exists. Exits non-zero on any failure and names
 //!   the steps that failed.
 //! - `cargo xtask bdd [ARGS]` — the cucumber suite in `bdd/`; ARGS go to the
@@ -19,8 +20,13 @@
 //!   release, stripped, into `.gpu/` with a `run.sh` that runs the CUDA
 //!   checks on a machine that has a GPU but no Rust toolchain (see
 //!   `docs/gpu-checks.md`).
+//! - `cargo xtask kernels [--check]` — regenerates the GPU kernel's
+//!   committed PTX and cubins with NVRTC and `ptxas` from PyPI in a private
+//!   virtualenv; `--check` (a CI step, no download) fails when they no
+//!   longer match their source (see [`kernels`]).
 
 mod gpu_bundle;
+mod kernels;
 mod mutants;
 mod spec_ids;
 
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
         Some("bdd") => bdd(args.get(1..).unwrap_or_default()),
         Some("gpu-bundle") => gpu_bundle::run(&workspace_root()),
         Some("spec-ids") => spec_ids::run(&workspace_root()),
+        Some("kernels") => kernels::run(&workspace_root(), args.get(1..).unwrap_or_default()),
         Some("release-features") => release_features(),
         Some("mutants") => mutants::run(&workspace_root(), args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") | None => {
@@ -56,11 +63,12 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci         formatting, clippy (-D warnings), all workspace tests, rustdoc (-D warnings), the BDD suite; the CI gate
+  ci         formatting, spec-ids, kernels --check, clippy (-D warnings), all workspace tests, rustdoc (-D warnings), the BDD suite; the CI gate
   bdd [ARGS] the cucumber suite (ARGS: --tags EXPR, a feature file or folder)
   proptest   every property test with PROPTEST_CASES=2048 and a fixed seed
   gpu-bundle release test binaries + vramctl + run.sh in .gpu/, for a GPU machine
   spec-ids   fails when code cites a requirement ID that .specs/ does not define; lists IDs no test cites
+  kernels [--check]  rebuild the GPU kernel's PTX and cubins (NVRTC/ptxas 12.4 from PyPI); --check: fail if they do not match the source
   release-features  fails if a release vramctl would be built with vram-residency's test-util feature
   mutants [CRATE...] [--in-diff] [--shard K/N]  mutation testing with cargo-mutants; caught/missed per crate (docs/testing.md)";
 
@@ -110,6 +118,13 @@ fn ci() -> ExitCode {
         Step::new(
             "spec-ids",
             &["run", "--locked", "-q", "-p", "xtask", "--", "spec-ids"],
+        ),
+        // The committed PTX and cubins are those of the committed kernel source.
+        Step::new(
+            "kernels --check",
+            &[
+                "run", "--locked", "-q", "-p", "xtask", "--", "kernels", "--check",
+            ],
         ),
         Step::new(
             "clippy",
