@@ -25,6 +25,25 @@ fn ac_030_untouched_log_verifies() {
     assert_eq!((report.first_seq, report.last_seq), (Some(1), Some(50)));
 }
 
+/// AC-030: of several failures in one block of rows, the first record's is
+/// reported, whatever kind each is: an edit before a deletion is the edit.
+#[test]
+fn ac_030_the_first_failing_record_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 30);
+    let attacker = attacker(&path);
+    attacker
+        .execute("UPDATE records SET severity = 0 WHERE seq = 9", [])
+        .unwrap();
+    attacker
+        .execute("DELETE FROM records WHERE seq = 20", [])
+        .unwrap();
+    drop(attacker);
+    let report = verify(&path);
+    assert_eq!(failure(&report), (Some(9), FailureReason::MacMismatch));
+    assert_eq!(report.records_checked, 8);
+}
+
 #[test]
 fn ac_031_sql_edit_is_a_mac_mismatch() {
     let dir = tempfile::tempdir().unwrap();
@@ -552,6 +571,47 @@ fn ac_053_ndjson_export_verifies_and_catches_edits() {
         verify_ndjson("not json\n".as_bytes(), WORKER, &secret()),
         Err(AuditError::Export { line: 1, .. })
     ));
+    // A MAC that is not hex: malformed at that record, the ones before it
+    // checked.
+    let lines: Vec<&str> = text.lines().collect();
+    let record: serde_json::Value = serde_json::from_str(lines[7]).unwrap();
+    let mac = record["mac"].as_str().unwrap().to_owned();
+    let bad: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 7 {
+                format!("{}\n", l.replace(&mac, &"zz".repeat(32)))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let report = verify_ndjson(bad.as_bytes(), WORKER, &secret()).unwrap();
+    assert!(
+        matches!(failure(&report), (Some(8), FailureReason::Malformed { .. })),
+        "{report:?}"
+    );
+    assert_eq!((report.records_checked, report.last_seq), (7, Some(7)));
+}
+
+/// AC-053: an export longer than one block of records (4,096) is checked
+/// block by block, and a failure in an early block is reported with the
+/// records checked before it.
+#[test]
+fn ac_053_a_long_export_fails_at_its_first_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 5000);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let mut out = Vec::new();
+    log.export_ndjson(None, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let report = verify_ndjson(text.as_bytes(), WORKER, &secret()).unwrap();
+    assert_eq!(report.records_checked, 5000, "{report:?}");
+    let edited = text.replace("MARKER-00013", "MARKER-00099");
+    let report = verify_ndjson(edited.as_bytes(), WORKER, &secret()).unwrap();
+    assert_eq!(failure(&report), (Some(13), FailureReason::MacMismatch));
+    assert_eq!((report.records_checked, report.last_seq), (12, Some(12)));
 }
 
 /// AC-041: a range whose records were deleted — all of them, or its tail —

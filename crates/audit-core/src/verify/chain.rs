@@ -171,7 +171,10 @@ impl<'k> ChainVerifier<'k> {
             prev = Some(&row.mac);
             expected = expected.saturating_add(1);
         }
-        let limit = structural.as_ref().map_or(rows.len(), |(i, _)| i + 1);
+        // Rows up to a structural failure are checked on their own: one of
+        // them failing first is the failure (at the same row, the
+        // structural failure is reported).
+        let limit = structural.as_ref().map_or(rows.len(), |(i, _)| *i);
         let checked = rows.get(..limit).unwrap_or(rows);
         let layer = self.layer;
         let own_bad = if self.parallel {

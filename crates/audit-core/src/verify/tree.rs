@@ -296,3 +296,75 @@ pub(crate) fn check_tree_size(
         Err(other) => Err(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// A `tree` table holding the tree of `n` synthetic leaves.
+    fn table(n: u64) -> (Connection, Vec<Hash>) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tree (first INTEGER PRIMARY KEY NOT NULL, hashes BLOB NOT NULL)",
+        )
+        .unwrap();
+        let mut frontier = Frontier::empty();
+        let mut hashes = Vec::new();
+        let leaves: Vec<Hash> = (0..n).map(|i| tlog::leaf_hash(&i.to_be_bytes())).collect();
+        for leaf in &leaves {
+            frontier.append_into(*leaf, &mut hashes).unwrap();
+        }
+        crate::log::insert_tree_hashes(&conn, 0, &hashes).unwrap();
+        (conn, leaves)
+    }
+
+    /// AC-090: the scan folds the roots of exactly the sizes asked for
+    /// (0 is the empty tree; sizes past the tree are not reached), and the
+    /// whole tree's root.
+    #[test]
+    fn ac_090_the_scan_reports_the_roots_asked_for_and_only_them() {
+        let (conn, leaves) = table(300);
+        let scan = scan_tree(&conn, 300, &[200, 0, 3, 999, 3])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            scan.roots,
+            vec![
+                (0, EMPTY_ROOT),
+                (3, tlog::merkle_root(&leaves[..3])),
+                (200, tlog::merkle_root(&leaves[..200])),
+            ]
+        );
+        assert_eq!(scan.root, tlog::merkle_root(&leaves));
+        assert_eq!(scan.root_at(200), Some(tlog::merkle_root(&leaves[..200])));
+        assert_eq!(scan.root_at(999), None);
+        let none = scan_tree(&conn, 300, &[]).unwrap().unwrap();
+        assert!(none.roots.is_empty());
+    }
+
+    /// AC-090: a block out of place, or one past the end, is a structure
+    /// failure that names the `first` found.
+    #[test]
+    fn ac_090_a_misplaced_block_is_named_by_what_it_holds() {
+        let (conn, _) = table(10);
+        // 10 leaves: 2·10 − popcount(10) = 18 hashes, indexes 0..=17.
+        conn.execute("DELETE FROM tree", []).unwrap();
+        conn.execute("INSERT INTO tree VALUES (5, zeroblob(32))", [])
+            .unwrap();
+        let fault = scan_tree(&conn, 10, &[]).unwrap().unwrap_err();
+        let TreeFault::Structure(detail) = fault else {
+            panic!("{fault:?}")
+        };
+        assert!(detail.contains("block at first 5 where"), "{detail}");
+        let (conn, _) = table(10);
+        conn.execute("INSERT INTO tree VALUES (40, zeroblob(32))", [])
+            .unwrap();
+        let fault = scan_tree(&conn, 10, &[]).unwrap().unwrap_err();
+        let TreeFault::Structure(detail) = fault else {
+            panic!("{fault:?}")
+        };
+        assert!(detail.contains("a block at first 40 follows"), "{detail}");
+    }
+}
