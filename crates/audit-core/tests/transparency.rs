@@ -456,6 +456,31 @@ fn ac_089_migration_writes_contiguous_blocks() {
     assert!(verify(&path).is_ok());
 }
 
+/// AC-090: a range check also checks that the tree holds the hashes of the
+/// chain's head: hashes cut off the end fail it, naming the tree.
+#[test]
+fn ac_090_a_range_check_sees_a_cut_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 13);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    assert!(log.verify(Some(2..=5)).unwrap().is_ok());
+    drop(log);
+    attacker(&path)
+        .execute(
+            "DELETE FROM tree WHERE first = (SELECT MAX(first) FROM tree)",
+            [],
+        )
+        .unwrap();
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let report = log.verify(Some(2..=5)).unwrap();
+    match report.failure.map(|f| f.reason) {
+        Some(FailureReason::Structure { detail }) => {
+            assert!(detail.contains("tree table ends"), "{detail}");
+        }
+        other => panic!("a cut tree passed a range check: {other:?}"),
+    }
+}
+
 /// AC-090: every stored hash of `tree` is accounted for, with the secret
 /// and without: blocks contiguous from index 0, each a whole number of
 /// 32-byte hashes, exactly 2N − popcount(N) hashes in all, each equal to
