@@ -201,11 +201,9 @@ impl<'k> ChainVerifier<'k> {
             };
             (j, reason)
         });
-        let failure = match (structural, own_bad) {
-            (Some((i, _)), Some((j, reason))) if j < i => Some((j, reason)),
-            (Some(found), _) => Some(found),
-            (None, own) => own,
-        };
+        // Only rows before a structural failure were checked on their own,
+        // so a failure among them comes first.
+        let failure = own_bad.or(structural);
         let good = failure.as_ref().map_or(rows.len(), |(i, _)| *i);
         if let Some(first) = rows.first()
             && self.report.first_seq.is_none()
