@@ -7,43 +7,13 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::*;
 use rusqlite::OptionalExtension;
-
-const SECRET: &str = "an-operator-secret-of-at-least-32-bytes!";
-
-fn vramctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args(args)
-        .env("VRAM_WORKER_SECRET", SECRET)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-/// Runs vramctl with no secret in its environment.
-fn vramctl_without_secret(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args(args)
-        .env_remove("VRAM_WORKER_SECRET")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A small demo run leaves an audit database in `dir`.
 fn demo_db(dir: &Path) -> PathBuf {

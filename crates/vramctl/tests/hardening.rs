@@ -10,42 +10,14 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../audit-core/tests/common/mount.rs"]
 mod mount;
-
-const SECRET: &str = "an-operator-secret-of-at-least-32-bytes!";
-
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vramctl"));
-    command
-        .env("VRAM_WORKER_SECRET", SECRET)
-        .env_remove("RUST_LOG")
-        .env_remove("RUST_BACKTRACE");
-    command
-}
-
-fn vramctl(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-/// The exit code; a death by signal (abort, kill) fails the test here.
-fn code(out: &Output) -> i32 {
-    out.status
-        .code()
-        .unwrap_or_else(|| panic!("killed by a signal: {:?}\n{}", out.status, text(out)))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()

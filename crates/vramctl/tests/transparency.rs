@@ -10,52 +10,20 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use audit_core::tlog::{self, SignatureType, SignerKey, VerifierKey};
 use audit_core::{AuditEvent, AuditLog, AuditRecord, PublicLog};
+use common::{
+    SECRET, code, stdout, text, vramctl as with_secret, vramctl_without_secret as public,
+};
 use seal_crypto::WorkerSecret;
 
-const SECRET: &str = "an-operator-secret-of-at-least-32-bytes!";
 const WORKER: &str = "gpu-node-7";
 const ORIGIN: &str = "vram-residency/audit/gpu-node-7";
-
-/// Runs vramctl with the worker secret in its environment.
-fn with_secret(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args(args)
-        .env("VRAM_WORKER_SECRET", SECRET)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-/// Runs vramctl with no secret anywhere: the public commands need none.
-fn public(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args(args)
-        .env_remove("VRAM_WORKER_SECRET")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -11,16 +11,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use audit_core::tlog::{Note, SignerKey, VerifierKey, WitnessedTree};
 use audit_core::{AuditEvent, AuditLog, AuditRecord, QueryFilter, Severity};
 use common::witness_server::{Misbehaviour, Seen, TestWitness};
+use common::{SECRET, code, text, vramctl};
 use seal_crypto::WorkerSecret;
 use serde_json::json;
 
-const SECRET: &str = "an-operator-secret-of-at-least-32-bytes!";
 const WORKER: &str = "worker-w";
 
 fn secret() -> WorkerSecret {
@@ -29,27 +29,6 @@ fn secret() -> WorkerSecret {
 
 fn origin() -> String {
     audit_core::log_origin(WORKER).unwrap()
-}
-
-fn vramctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vramctl"))
-        .args(args)
-        .env("VRAM_WORKER_SECRET", SECRET)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A log of `WORKER` and its log key in a key file.

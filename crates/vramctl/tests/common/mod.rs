@@ -11,6 +11,57 @@
 #[path = "../../../../test-support/witness_server.rs"]
 pub mod witness_server;
 
+use std::process::{Command, Output};
+
+/// The worker secret the tests give vramctl in its environment.
+pub const SECRET: &str = "an-operator-secret-of-at-least-32-bytes!";
+
+/// The vramctl binary with `SECRET` in its environment and no `RUST_LOG`
+/// or `RUST_BACKTRACE` from the caller's.
+pub fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vramctl"));
+    command
+        .env("VRAM_WORKER_SECRET", SECRET)
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE");
+    command
+}
+
+/// Runs vramctl with the worker secret in its environment.
+pub fn vramctl(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+/// Runs vramctl with no secret anywhere in its environment.
+pub fn vramctl_without_secret(args: &[&str]) -> Output {
+    bin()
+        .env_remove("VRAM_WORKER_SECRET")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The exit code; a death by signal (abort, kill) fails the test here.
+pub fn code(out: &Output) -> i32 {
+    out.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal: {:?}\n{}", out.status, text(out)))
+}
+
+/// Standard output, which must be UTF-8.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Standard output then standard error, lossily.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 use std::path::Path;
 
 use rusqlite::OptionalExtension;
