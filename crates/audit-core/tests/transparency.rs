@@ -891,6 +891,60 @@ fn ac_094_public_verification_needs_no_secret_and_fails_closed() {
     ));
 }
 
+/// AC-094: the report of a public verification: the schema version it
+/// read, `is_ok` only without a failure, a failure that says what it is in
+/// words, and a checkpoint of the empty log kept from before is a valid
+/// previous one (every log extends it).
+#[test]
+fn ac_094_public_reports_say_what_they_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let empty = log.signed_checkpoint(&log_key()).unwrap();
+    for i in 0..6 {
+        log.append(&event(i)).unwrap();
+    }
+    log.signed_checkpoint(&log_key()).unwrap();
+    drop(log);
+    let report = verify_public(&path, &vkey(), None, Some(&empty), &[], 0).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.schema_version, Some(SCHEMA_VERSION));
+    assert_eq!(report.previous_size, Some(0));
+    attacker(&path)
+        .execute("UPDATE records SET severity = 0 WHERE seq = 4", [])
+        .unwrap();
+    let report = verify_public(&path, &vkey(), None, None, &[], 0).unwrap();
+    assert!(!report.is_ok(), "{report:?}");
+    let failure = report.failure.clone().unwrap();
+    assert_eq!(failure, PublicFailure::LeafMismatch { seq: 4 });
+    let words = failure.to_string();
+    assert!(
+        words.contains("record 4") && words.contains("Merkle leaf"),
+        "{words}"
+    );
+    for (failure, needle) in [
+        (PublicFailure::NoCheckpoint, "checkpoint"),
+        (
+            PublicFailure::RolledBack {
+                previous_size: 9,
+                size: 4,
+            },
+            "9",
+        ),
+        (PublicFailure::Forked { size: 7 }, "7"),
+        (
+            PublicFailure::SequenceGap {
+                expected: 3,
+                found: 5,
+            },
+            "expected record 3, found 5",
+        ),
+    ] {
+        let words = failure.to_string();
+        assert!(words.contains(needle), "{words}");
+    }
+}
+
 /// AC-094: a log with no signed checkpoint fails public verification,
 /// however intact it is.
 #[test]
