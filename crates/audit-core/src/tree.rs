@@ -148,8 +148,8 @@ impl Frontier {
         let index = self.size;
         out.push(leaf);
         let mut top = leaf;
-        let mut level = 0u8;
-        while level < 63 && (index >> level) & 1 == 1 {
+        let completed = index.trailing_ones();
+        for _ in 0..completed {
             let Some((_, left)) = self.border.pop() else {
                 return Err(AuditError::Tree {
                     detail: format!(
@@ -159,9 +159,12 @@ impl Frontier {
             };
             top = node_hash(&left, &top);
             out.push(top);
-            level += 1;
         }
-        let stored = stored_hash_index(level, index >> level).ok_or_else(|| too_large(index))?;
+        let level = u8::try_from(completed).map_err(|_| too_large(index))?;
+        let stored = index
+            .checked_shr(completed)
+            .and_then(|n| stored_hash_index(level, n))
+            .ok_or_else(|| too_large(index))?;
         self.border.push((stored, top));
         self.size += 1;
         Ok(())
