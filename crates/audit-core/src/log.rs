@@ -17,7 +17,7 @@ use crate::reader;
 use crate::record::{self, ChainKey, to_hex};
 use crate::schema::{self, INSERT_RECORD, RECORD_COLUMNS, SchemaState};
 use crate::tree::Frontier;
-use crate::verify::{self, Shape, Target, read_raw};
+use crate::verify::{self, Target, read_raw};
 use crate::{AuditError, AuditEvent, AuditRecord, FailureReason, VerifyReport};
 
 /// Records re-verified when an existing log is opened for writing.
@@ -147,27 +147,7 @@ impl AuditLog {
         let path = path.as_ref();
         let key = ChainKey::derive(secret)?;
         let snapshot = reader::open(path)?;
-        let schema_version = match verify::shape(&snapshot.conn)? {
-            Shape::Log(version) => version,
-            Shape::NotALog(detail) => {
-                return Err(AuditError::NotAnAuditLog {
-                    path: path.display().to_string(),
-                    detail,
-                });
-            }
-            Shape::Unknown(found) => {
-                return Err(AuditError::UnknownSchema {
-                    found,
-                    supported: schema::SCHEMA_VERSION,
-                });
-            }
-            Shape::Broken(detail) => {
-                return Err(AuditError::Damaged {
-                    path: path.display().to_string(),
-                    detail,
-                });
-            }
-        };
+        let schema_version = verify::shape(&snapshot.conn)?.into_version(path)?;
         Ok(Self {
             conn: snapshot.conn,
             path: path.to_path_buf(),

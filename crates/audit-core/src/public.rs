@@ -335,19 +335,13 @@ fn walk_and_scan(
         }
     };
     std::thread::scope(|scope| {
+        let anchor_seq = from.saturating_sub(1);
         let scan_job = reopen.map(|uri| {
-            scope.spawn(
-                move || -> Result<Option<Result<TreeScan, TreeFault>>, AuditError> {
-                    let Ok(own) = reader::open_uri(uri) else {
-                        return Ok(None);
-                    };
-                    let anchor_seq = verify::latest_anchor(&own)?.map_or(0, |a| a.seq);
-                    if verify::head_seq(&own, anchor_seq)? != size {
-                        return Ok(None);
-                    }
-                    verify::scan_tree(&own, size, sizes).map(Some)
-                },
-            )
+            scope.spawn(move || {
+                verify::on_own_connection(uri, anchor_seq, size, |own| {
+                    verify::scan_tree(own, size, sizes)
+                })
+            })
         });
         let report = walk()?;
         let scan = match scan_job.map(std::thread::ScopedJoinHandle::join) {

@@ -11,10 +11,10 @@ use tlog::{AddCheckpointRequest, TlogProof};
 
 use crate::logkey::log_origin;
 use crate::reader;
-use crate::schema::{self, RECORD_COLUMNS, TREE_SCHEMA_VERSION};
+use crate::schema::{RECORD_COLUMNS, TREE_SCHEMA_VERSION};
 use crate::signed::{ProofSource, StoredCheckpoint};
 use crate::tree::Frontier;
-use crate::verify::{self, Shape, read_raw};
+use crate::verify::{self, read_raw};
 use crate::{AuditError, AuditRecord};
 
 /// An audit log opened for reading without the worker secret.
@@ -62,22 +62,7 @@ impl PublicLog {
             path: path.display().to_string(),
             detail,
         };
-        let version = match verify::shape(&conn)? {
-            Shape::Log(version) => version,
-            Shape::NotALog(detail) => {
-                return Err(AuditError::NotAnAuditLog {
-                    path: path.display().to_string(),
-                    detail,
-                });
-            }
-            Shape::Unknown(found) => {
-                return Err(AuditError::UnknownSchema {
-                    found,
-                    supported: schema::SCHEMA_VERSION,
-                });
-            }
-            Shape::Broken(detail) => return Err(damaged(detail)),
-        };
+        let version = verify::shape(&conn)?.into_version(path)?;
         if version < TREE_SCHEMA_VERSION {
             return Err(AuditError::Tree {
                 detail: format!(

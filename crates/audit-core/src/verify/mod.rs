@@ -141,9 +141,11 @@ pub(crate) fn verify_conn_at(
     let head = tree_size.unwrap_or(0);
     let (report, early_tree) = std::thread::scope(|scope| {
         let tree_job = match target.reopen {
-            Some(uri) if whole_tree => {
-                Some(scope.spawn(move || tree_on_own_connection(uri, worker_id, anchor_seq, head)))
-            }
+            Some(uri) if whole_tree => Some(scope.spawn(move || {
+                on_own_connection(uri, anchor_seq, head, |own| {
+                    check_whole_tree(own, worker_id, anchor_seq)
+                })
+            })),
             _ => None,
         };
         let report = (|| {
@@ -249,16 +251,16 @@ fn check_whole_tree(
     Ok(None)
 }
 
-/// [`check_whole_tree`] on a connection of its own to the same immutable
-/// file; `Ok(None)` when that connection does not see the same chain (the
-/// caller then checks on its own).
-#[allow(clippy::option_option)]
-fn tree_on_own_connection(
+/// Runs `check` on a connection of its own to the immutable file at `uri`
+/// (for a check beside the walk, on another thread); `Ok(None)` when that
+/// connection cannot be opened or does not see the same chain (latest
+/// anchor `anchor_seq`, head `head`): the caller then runs it on its own.
+pub(crate) fn on_own_connection<T>(
     uri: &str,
-    worker_id: &str,
     anchor_seq: u64,
     head: u64,
-) -> Result<Option<Option<VerifyFailure>>, AuditError> {
+    check: impl FnOnce(&Connection) -> Result<T, AuditError>,
+) -> Result<Option<T>, AuditError> {
     let Ok(own) = reader::open_uri(uri) else {
         return Ok(None);
     };
@@ -267,7 +269,7 @@ fn tree_on_own_connection(
     if !same {
         return Ok(None);
     }
-    check_whole_tree(&own, worker_id, anchor_seq).map(Some)
+    check(&own).map(Some)
 }
 
 /// The first and last sequence numbers of the chain's records.

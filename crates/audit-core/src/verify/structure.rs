@@ -63,6 +63,28 @@ pub(crate) enum Shape {
     NotALog(String),
 }
 
+impl Shape {
+    /// The schema version of a log to open, or the error a reader that
+    /// opens (rather than verifies) reports for the file at `path`.
+    pub(crate) fn into_version(self, path: &std::path::Path) -> Result<i64, AuditError> {
+        match self {
+            Self::Log(version) => Ok(version),
+            Self::NotALog(detail) => Err(AuditError::NotAnAuditLog {
+                path: path.display().to_string(),
+                detail,
+            }),
+            Self::Unknown(found) => Err(AuditError::UnknownSchema {
+                found,
+                supported: crate::schema::SCHEMA_VERSION,
+            }),
+            Self::Broken(detail) => Err(AuditError::Damaged {
+                path: path.display().to_string(),
+                detail,
+            }),
+        }
+    }
+}
+
 fn storage(e: rusqlite::Error) -> AuditError {
     AuditError::Storage {
         operation: "reading the log's structure",
