@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AllocError;
-use crate::properties::Backend;
+use crate::leaves::{self, LeafHash};
+use crate::properties::{Backend, BufferPlacement};
 
 /// Ids are handed out process-wide in sequence, so an id never repeats and
 /// never says anything about where the memory lives.
@@ -47,6 +48,16 @@ pub(crate) trait BufferStorage: Send + Sync {
     fn write(&mut self, offset: u64, src: &[u8]) -> Result<(), AllocError>;
     /// Copies device memory starting at `offset` into all of `dst`.
     fn read(&self, offset: u64, dst: &mut [u8]) -> Result<(), AllocError>;
+    /// The leaf hashes of chunks `first..first + count`, computed where the
+    /// memory is; the request is already checked against the buffer.
+    fn leaf_hashes(
+        &self,
+        chunk_bytes: u64,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<LeafHash>, AllocError>;
+    /// Where the memory is, as the driver reports it for this address.
+    fn placement(&self) -> Result<BufferPlacement, AllocError>;
 }
 
 /// An owned allocation of device memory (RAII).
@@ -177,6 +188,52 @@ impl DeviceBuffer {
         Ok(())
     }
 
+    /// The RFC 6962 leaf hashes `SHA-256(0x00 || chunk)` of chunks
+    /// `first..first + count` of the buffer cut into `chunk_bytes`-byte
+    /// chunks (the last one may be short), computed where the memory is
+    /// (GA-KERN-006): by the leaf-hash kernel on CUDA, which copies back 32
+    /// bytes per chunk and never the chunk, and directly in host memory on
+    /// the simulated device. The same leaves as `seal_crypto::leaf_hash`.
+    ///
+    /// ```
+    /// use gpu_alloc::{HostDevice, HostDeviceConfig, VramAllocator};
+    ///
+    /// let device = HostDevice::new(HostDeviceConfig::with_capacity(1 << 20));
+    /// let buffer = device.allocate(10)?;
+    /// let leaves = buffer.leaf_hashes(4, 0, 3)?; // 4 + 4 + 2 bytes
+    /// assert_eq!(leaves.len(), 3);
+    /// assert!(buffer.leaf_hashes(4, 0, 4).is_err()); // there is no 4th chunk
+    /// # Ok::<(), gpu_alloc::AllocError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`AllocError::InvalidArgument`] for a chunk size of 0, a range past
+    /// the last chunk or more than [`crate::MAX_LEAVES_PER_CALL`] leaves
+    /// (nothing is hashed); [`AllocError::CopyFailed`] or
+    /// [`AllocError::Driver`] if the device fails.
+    pub fn leaf_hashes(
+        &self,
+        chunk_bytes: u64,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<LeafHash>, AllocError> {
+        leaves::check_request(self.len, chunk_bytes, first, count)?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.storage.leaf_hashes(chunk_bytes, first, count)
+    }
+
+    /// Where the buffer's memory is, as the driver reports it for the
+    /// buffer's own address (GA-024): a residency policy checks that a
+    /// sealed buffer is plain, unmanaged memory of its device.
+    ///
+    /// # Errors
+    /// [`AllocError::Driver`] if the driver cannot be queried.
+    pub fn placement(&self) -> Result<BufferPlacement, AllocError> {
+        self.storage.placement()
+    }
+
     /// Checks that `offset..offset + len` lies inside the buffer.
     fn check_range(&self, offset: u64, len: u64) -> Result<(), AllocError> {
         match offset.checked_add(len) {
@@ -226,6 +283,12 @@ mod tests {
             dst.fill(0x5A);
             Ok(())
         }
+        fn leaf_hashes(&self, _: u64, _: u64, count: u64) -> Result<Vec<LeafHash>, AllocError> {
+            Ok(vec![[0x5A; 32]; usize::try_from(count).unwrap()])
+        }
+        fn placement(&self) -> Result<BufferPlacement, AllocError> {
+            Err(AllocError::InvalidArgument { reason: "none" })
+        }
     }
 
     fn buffer(len: u64) -> DeviceBuffer {
@@ -257,6 +320,23 @@ mod tests {
         })
         .unwrap();
         assert_eq!((largest, total), (3000, 10_000));
+    }
+
+    /// GA-KERN-006: the range is checked before the storage sees it, and an
+    /// empty range never reaches it.
+    #[test]
+    fn ga_kern_006_leaf_requests_are_checked_by_the_buffer() {
+        let b = buffer(10);
+        assert_eq!(b.leaf_hashes(4, 1, 2).unwrap().len(), 2);
+        assert!(b.leaf_hashes(4, 1, 0).unwrap().is_empty());
+        assert!(matches!(
+            b.leaf_hashes(4, 2, 2),
+            Err(AllocError::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            b.leaf_hashes(0, 0, 1),
+            Err(AllocError::InvalidArgument { .. })
+        ));
     }
 
     /// GA-003.

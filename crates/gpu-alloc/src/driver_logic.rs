@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 use crate::buffer::{BufferId, BufferStorage, DeviceBuffer};
 use crate::error::AllocError;
-use crate::properties::{Backend, CopyDirection, DeviceProperties, MemoryInfo};
+use crate::leaves::LeafHash;
+use crate::properties::{Backend, BufferPlacement, CopyDirection, DeviceProperties, MemoryInfo};
 
 /// Largest single driver copy. Bounds what the driver stages internally for
 /// pageable host memory; callers can still pass slices of any size.
@@ -81,6 +82,11 @@ pub(crate) trait DriverOps: Send + Sync + 'static {
     fn name(&self) -> Result<String, AllocError>;
     /// The device's memory in total (`cuDeviceTotalMem`).
     fn total_memory(&self) -> Result<u64, AllocError>;
+    /// The GPU's UUID as `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`
+    /// (`cuDeviceGetUuid`).
+    fn uuid(&self) -> Result<String, AllocError>;
+    /// The GPU's PCI bus id (`cuDeviceGetPCIBusId`).
+    fn pci_bus_id(&self) -> Result<String, AllocError>;
     /// One device attribute (`cuDeviceGetAttribute`).
     fn attribute(&self, attribute: Attribute) -> Result<i32, AllocError>;
     /// Free and total device memory now (`cuMemGetInfo`).
@@ -107,6 +113,19 @@ pub(crate) trait DriverOps: Send + Sync + 'static {
         offset: u64,
         dst: &mut [u8],
     ) -> Result<(), AllocError>;
+    /// The leaf hashes of chunks `first..first + count` of the allocation's
+    /// first `len` bytes, computed on the device (the leaf-hash kernel).
+    /// The request is checked against `len` first.
+    fn leaf_hashes(
+        &self,
+        allocation: &Self::Allocation,
+        len: u64,
+        chunk_bytes: u64,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<LeafHash>, AllocError>;
+    /// Where the allocation's memory is (`cuPointerGetAttributes`).
+    fn placement(&self, allocation: &Self::Allocation) -> Result<BufferPlacement, AllocError>;
 }
 
 /// The properties of the driver's device (GA-010). `allocations_managed` is
@@ -133,6 +152,8 @@ pub(crate) fn device_properties<D: DriverOps>(driver: &D) -> Result<DeviceProper
         // Every allocation goes through cuMemAlloc: never managed memory.
         allocations_managed: false,
         total_memory: driver.total_memory()?,
+        uuid: Some(driver.uuid()?),
+        pci_bus_id: Some(driver.pci_bus_id()?),
     })
 }
 
@@ -217,11 +238,14 @@ impl<D: DriverOps> DriverAllocator<D> {
         let allocation = match self.driver.alloc(len) {
             Ok(allocation) => allocation,
             Err(AllocFailure::OutOfMemory) => {
-                // Another user took the memory between the check and the call.
-                let available = self.memory_info().map(|m| m.free).unwrap_or(0);
+                // Another user took the memory between the check and the
+                // call, or the free memory (device-wide, counted in 2 MiB
+                // pages) holds no range this large. Either way less than
+                // `bytes` can be had: never report more (GA-005).
+                let free = self.memory_info().map(|m| m.free).unwrap_or(0);
                 return Err(AllocError::OutOfMemory {
                     requested: bytes,
-                    available,
+                    available: free.min(bytes.saturating_sub(1)),
                 });
             }
             Err(AllocFailure::Driver(err)) => return Err(err),
@@ -309,6 +333,21 @@ impl<D: DriverOps> BufferStorage for DriverStorage<D> {
         }
         Ok(())
     }
+
+    fn leaf_hashes(
+        &self,
+        chunk_bytes: u64,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<LeafHash>, AllocError> {
+        let allocation = self.allocation()?;
+        self.driver
+            .leaf_hashes(allocation, self.len, chunk_bytes, first, count)
+    }
+
+    fn placement(&self) -> Result<BufferPlacement, AllocError> {
+        self.driver.placement(self.allocation()?)
+    }
 }
 
 impl<D: DriverOps> Drop for DriverStorage<D> {
@@ -360,6 +399,8 @@ mod tests {
         MemsetZero { id: u64, len: usize },
         ToDevice { id: u64, offset: u64, len: usize },
         FromDevice { id: u64, offset: u64, len: usize },
+        LeafHashes { id: u64, first: u64, count: u64 },
+        Placement { id: u64 },
     }
 
     impl Call {
@@ -590,6 +631,48 @@ mod tests {
             }
             dst.copy_from_slice(span(&mut state, allocation.0, offset, dst.len()));
             Ok(())
+        }
+
+        fn uuid(&self) -> Result<String, AllocError> {
+            Ok("GPU-00000000-1111-2222-3333-444444444444".to_owned())
+        }
+
+        fn pci_bus_id(&self) -> Result<String, AllocError> {
+            Ok("0000:65:00.0".to_owned())
+        }
+
+        /// The host's leaves of the fake "device memory", as the kernel
+        /// would compute them there.
+        fn leaf_hashes(
+            &self,
+            allocation: &Handle,
+            len: u64,
+            chunk_bytes: u64,
+            first: u64,
+            count: u64,
+        ) -> Result<Vec<LeafHash>, AllocError> {
+            let mut state = self.state();
+            state.calls.push(Call::LeafHashes {
+                id: allocation.0,
+                first,
+                count,
+            });
+            if std::mem::take(&mut state.fail_next_copy) {
+                return Err(driver_failure("cuLaunchKernel"));
+            }
+            let bytes = span(&mut state, allocation.0, 0, usize::try_from(len).unwrap());
+            crate::leaves::host_leaves(bytes, chunk_bytes, first, count)
+        }
+
+        fn placement(&self, allocation: &Handle) -> Result<BufferPlacement, AllocError> {
+            self.state()
+                .calls
+                .push(Call::Placement { id: allocation.0 });
+            Ok(BufferPlacement {
+                memory: crate::MemoryKind::Device,
+                managed: false,
+                device_ordinal: 0,
+            })
         }
     }
 
@@ -983,6 +1066,17 @@ mod tests {
                 available: 10
             }
         );
+        // The driver refuses although cuMemGetInfo counts enough free
+        // memory (2 MiB pages, fragmentation): never more than was asked.
+        fake.state().used = 0;
+        fake.state().race_next_alloc = Some(0);
+        assert_eq!(
+            allocator.allocate(50).unwrap_err(),
+            AllocError::OutOfMemory {
+                requested: 50,
+                available: 49
+            }
+        );
         fake.state().used = 0;
         fake.state().fail_next_alloc = true;
         assert_eq!(
@@ -1052,6 +1146,8 @@ mod tests {
                 concurrent_managed_access: true,
                 allocations_managed: false,
                 total_memory: TOTAL,
+                uuid: Some("GPU-00000000-1111-2222-3333-444444444444".to_owned()),
+                pci_bus_id: Some("0000:65:00.0".to_owned()),
             }
         );
         // Asking allocated nothing.
@@ -1110,6 +1206,43 @@ mod tests {
             device_properties(&*fake).unwrap().compute_capability,
             (0, 6)
         );
+    }
+
+    /// GA-KERN-006: leaves come from the driver for the buffer's own
+    /// allocation and length, a failure is the driver's error, and a
+    /// request past the end never reaches the driver.
+    #[test]
+    fn ga_kern_006_leaf_hashes_are_the_drivers_for_the_whole_buffer() {
+        let (fake, allocator) = setup();
+        let mut buffer = allocator.allocate(10).unwrap();
+        let id = only_alloc(&fake);
+        buffer.write(0, b"abcdefghij").unwrap();
+        fake.take_calls();
+        let leaves = buffer.leaf_hashes(4, 1, 2).unwrap();
+        assert_eq!(
+            leaves,
+            [
+                crate::leaves::host_leaf_hash(b"efgh"),
+                crate::leaves::host_leaf_hash(b"ij")
+            ]
+        );
+        assert_eq!(
+            fake.take_calls(),
+            [Call::LeafHashes {
+                id,
+                first: 1,
+                count: 2
+            }]
+        );
+        assert!(buffer.leaf_hashes(4, 2, 2).is_err());
+        assert_eq!(fake.take_calls(), []);
+        fake.state().fail_next_copy = true;
+        assert_eq!(
+            buffer.leaf_hashes(4, 0, 1).unwrap_err(),
+            driver_failure("cuLaunchKernel")
+        );
+        assert!(buffer.placement().unwrap().is_device_memory_of(0));
+        assert_eq!(fake.take_calls()[1], Call::Placement { id });
     }
 
     /// GA-001, GA-003: a buffer is `Send + Sync`, says it is CUDA memory of

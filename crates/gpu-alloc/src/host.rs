@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use crate::VramAllocator;
 use crate::buffer::{BufferId, BufferStorage, DeviceBuffer};
 use crate::error::AllocError;
-use crate::properties::{Backend, CopyDirection, DeviceProperties, MemoryInfo};
+use crate::leaves::{self, LeafHash};
+use crate::properties::{
+    Backend, BufferPlacement, CopyDirection, DeviceProperties, MemoryInfo, MemoryKind,
+};
 
 /// Capacity of [`HostDeviceConfig::default`]: 1 GiB. Host memory is only
 /// taken when buffers are allocated.
@@ -69,6 +72,8 @@ impl HostDeviceConfig {
                 concurrent_managed_access: false,
                 allocations_managed: false,
                 total_memory: capacity,
+                uuid: None,
+                pci_bus_id: None,
             },
             device_count: 1,
         }
@@ -320,6 +325,11 @@ impl VramAllocator for HostDevice {
             len: bytes,
             cells,
             state: Arc::clone(&self.state),
+            placement: BufferPlacement {
+                memory: MemoryKind::Simulated,
+                managed: self.properties.allocations_managed,
+                device_ordinal: self.index,
+            },
         };
         Ok(DeviceBuffer::new(
             id,
@@ -353,6 +363,8 @@ struct HostStorage {
     len: u64,
     cells: Arc<Cells>,
     state: Arc<HostState>,
+    /// Simulated memory; managed if the device was configured so.
+    placement: BufferPlacement,
 }
 
 impl HostStorage {
@@ -409,6 +421,26 @@ impl BufferStorage for HostStorage {
         })?;
         dst.copy_from_slice(src);
         Ok(())
+    }
+
+    /// Hashes the host memory in place, as the kernel does on a GPU; an
+    /// injected copy fault fails it like the copy of the leaves back would.
+    fn leaf_hashes(
+        &self,
+        chunk_bytes: u64,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<LeafHash>, AllocError> {
+        let leaf_bytes = usize::try_from(count)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(32);
+        self.injected_copy_fault(CopyDirection::DeviceToHost, leaf_bytes)?;
+        let data = self.cells.read().unwrap_or_else(PoisonError::into_inner);
+        leaves::host_leaves(&data, chunk_bytes, first, count)
+    }
+
+    fn placement(&self) -> Result<BufferPlacement, AllocError> {
+        Ok(self.placement)
     }
 }
 

@@ -57,6 +57,7 @@ pub mod cuda;
 mod driver_logic;
 mod error;
 mod host;
+mod leaves;
 mod properties;
 mod select;
 
@@ -64,7 +65,10 @@ pub use buffer::{BufferId, DeviceBuffer};
 pub use cuda::CudaDevice;
 pub use error::AllocError;
 pub use host::{DEFAULT_HOST_CAPACITY, HostDevice, HostDeviceConfig};
-pub use properties::{Backend, CopyDirection, DeviceProperties, MemoryInfo};
+pub use leaves::{LeafHash, MAX_LEAVES_PER_CALL};
+pub use properties::{
+    Backend, BufferPlacement, CopyDirection, DeviceProperties, MemoryInfo, MemoryKind,
+};
 pub use select::{BackendChoice, device_count, open};
 
 /// Device memory behind one device, whatever the backend (GA-001).

@@ -81,6 +81,69 @@ pub struct DeviceProperties {
     pub allocations_managed: bool,
     /// Device memory in total, in bytes.
     pub total_memory: u64,
+    /// The GPU's UUID (`cuDeviceGetUuid`, as `GPU-xxxxxxxx-...` like
+    /// `nvidia-smi -L`): names the physical GPU whatever
+    /// `CUDA_VISIBLE_DEVICES` and `CUDA_DEVICE_ORDER` make its ordinal.
+    /// `None` for the simulated device.
+    pub uuid: Option<String>,
+    /// The GPU's PCI bus id (`cuDeviceGetPCIBusId`, `domain:bus:device.function`).
+    /// `None` for the simulated device.
+    pub pci_bus_id: Option<String>,
+}
+
+/// What kind of memory an address is, as the driver reports it
+/// (`CU_POINTER_ATTRIBUTE_MEMORY_TYPE`), or the simulated device's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryKind {
+    /// Device memory (`CU_MEMORYTYPE_DEVICE`).
+    Device,
+    /// Host memory, pinned or registered (`CU_MEMORYTYPE_HOST`).
+    Host,
+    /// A CUDA array (`CU_MEMORYTYPE_ARRAY`).
+    Array,
+    /// Unified memory (`CU_MEMORYTYPE_UNIFIED`).
+    Unified,
+    /// Host memory of the simulated device: not a GPU's.
+    Simulated,
+    /// A value the driver reported that this crate does not know.
+    Unknown,
+}
+
+impl std::fmt::Display for MemoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Device => "device",
+            Self::Host => "host",
+            Self::Array => "array",
+            Self::Unified => "unified",
+            Self::Simulated => "simulated",
+            Self::Unknown => "unknown",
+        })
+    }
+}
+
+/// Where one buffer's memory is, as the driver reports it for the buffer's
+/// own address (`cuPointerGetAttributes`), not as the device's properties
+/// suggest (GA-024). A residency policy checks this for every sealed buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BufferPlacement {
+    /// The kind of memory (`CU_POINTER_ATTRIBUTE_MEMORY_TYPE`).
+    pub memory: MemoryKind,
+    /// The memory is managed, i.e. may migrate (`CU_POINTER_ATTRIBUTE_IS_MANAGED`).
+    pub managed: bool,
+    /// The ordinal of the device the memory belongs to
+    /// (`CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL`).
+    pub device_ordinal: u32,
+}
+
+impl BufferPlacement {
+    /// Plain memory of device `ordinal`, not managed: what a sealed buffer
+    /// of the CUDA backend must report.
+    #[must_use]
+    pub fn is_device_memory_of(&self, ordinal: u32) -> bool {
+        self.memory == MemoryKind::Device && !self.managed && self.device_ordinal == ordinal
+    }
 }
 
 /// The direction of a copy between host and device memory.
