@@ -1,9 +1,10 @@
 @policy @simulated
 Feature: The residency policy
   Weights must live in real device memory only. At start-up the worker checks
-  the device: a GPU that shares its memory with the host, hands out managed
-  (unified) memory, or reads pageable host memory directly could serve the
-  weights from host RAM, so it is refused. A refusal is a security incident:
+  the device: a GPU that shares its memory with the host or hands out managed
+  (unified) memory could serve the weights from host RAM, so it is refused.
+  A GPU that can read pageable host memory (HMM, ATS) is recorded with every
+  seal, and refused only where the operator asks for that. A refusal is a security incident:
   one PolicyViolation event per broken rule is durable before the check
   returns, and the worker stops. These scenarios need a device that can be
   made to report such properties, so they run on the simulated device only.
@@ -25,8 +26,16 @@ Feature: The residency policy
       | reports                                              | policy                  |
       | is an integrated GPU                                 | no-integrated-gpu       |
       | hands out managed (unified) memory                   | no-managed-memory       |
-      | reads pageable host memory directly (HMM)            | no-pageable-host-access |
-      | reads host memory through the host page tables (ATS) | no-pageable-host-access |
+      | reads pageable host memory directly (HMM), under a policy that refuses it            | no-pageable-host-access |
+      | reads host memory through the host page tables (ATS), under a policy that refuses it | no-pageable-host-access |
+
+  Scenario: A GPU that reads pageable host memory (HMM) is accepted, and each seal records it
+    Given a worker on a simulated device that reads pageable host memory directly (HMM)
+    When the worker checks the residency policy
+    Then the check passes
+    When the worker seals 1 MiB of weights as "hmm:0"
+    Then the seal succeeds
+    And the VramSealed event for "hmm:0" records pageable host memory access and simulated, unmanaged memory of device 0
 
   Scenario: The simulated device is refused under the production policy
     Given a worker on a simulated device that is a plain discrete GPU, under the production policy

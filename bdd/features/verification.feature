@@ -65,7 +65,7 @@ Feature: Verifying sealed shards
     Then the verification fails as an integrity violation of "model:0"
     And the failure names chunk 2 as the first differing chunk
     And the worker is stopped
-    And the SealVerificationFailed event for "model:0" gives the sealed digest as expected and another digest as actual
+    And the SealVerificationFailed event for "model:0" gives the sealed chunked root as expected and another root as actual
 
   @simulated
   Scenario: A quick check proves the record, not the memory; checking the changed chunk catches the flip

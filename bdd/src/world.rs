@@ -177,6 +177,8 @@ pub struct ResidencyWorld {
     pub other: Option<Worker>,
     /// Digest of what was sealed under each id.
     pub sealed_digests: BTreeMap<String, Digest>,
+    /// The chunked root of each sealed shard's bytes, computed here.
+    pub sealed_roots: BTreeMap<String, Digest>,
     pub last: Last,
     /// Every error message and `Debug` form seen in the scenario.
     pub said: Vec<String>,
@@ -220,6 +222,7 @@ impl ResidencyWorld {
             worker: None,
             other: None,
             sealed_digests: BTreeMap::new(),
+            sealed_roots: BTreeMap::new(),
             last: Last::default(),
             said: Vec::new(),
             log_mark: None,
@@ -342,6 +345,10 @@ impl ResidencyWorld {
             Ok(shard) => {
                 self.sealed_digests
                     .insert(id.to_owned(), seal_crypto::sha256(&bytes));
+                self.sealed_roots.insert(
+                    id.to_owned(),
+                    seal_crypto::ChunkTree::from_bytes(&bytes).root(),
+                );
                 self.worker_mut().shards.insert(id.to_owned(), shard);
                 Ok(id.to_owned())
             }

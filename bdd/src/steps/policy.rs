@@ -13,23 +13,32 @@ use vram_residency::{ResidencyError, ResidencyPolicy};
 
 use crate::world::{DEFAULT_SIMULATED_CAPACITY, ResidencyWorld, WorkerSpec};
 
-/// Properties of a simulated device described in words, and whether the
-/// production (strict) policy applies instead of the test policy.
-fn described(description: &str) -> (DeviceProperties, bool) {
+/// Properties of a simulated device described in words, and the policy
+/// that applies instead of the test policy, if any.
+fn described(description: &str) -> (DeviceProperties, Option<ResidencyPolicy>) {
     let mut p = HostDeviceConfig::with_capacity(DEFAULT_SIMULATED_CAPACITY).properties;
-    let mut strict = false;
+    let mut policy = None;
+    let refusing = ResidencyPolicy::allow_simulated().refusing_pageable_host_access();
     match description {
         "is an integrated GPU" => p.integrated = true,
         "hands out managed (unified) memory" => p.allocations_managed = true,
         "reads pageable host memory directly (HMM)" => p.pageable_memory_access = true,
-        "reads host memory through the host page tables (ATS)" => {
+        "reads pageable host memory directly (HMM), under a policy that refuses it" => {
+            p.pageable_memory_access = true;
+            policy = Some(refusing);
+        }
+        "reads host memory through the host page tables (ATS), under a policy that refuses it" => {
+            p.pageable_memory_access = true;
             p.pageable_memory_access_uses_host_page_tables = true;
+            policy = Some(refusing);
         }
         "is an integrated GPU handing out managed (unified) memory" => {
             p.integrated = true;
             p.allocations_managed = true;
         }
-        "is a plain discrete GPU, under the production policy" => strict = true,
+        "is a plain discrete GPU, under the production policy" => {
+            policy = Some(ResidencyPolicy::strict());
+        }
         "supports managed memory, unified addressing and concurrent managed access but allocates plain device memory" =>
         {
             p.managed_memory = true;
@@ -38,17 +47,17 @@ fn described(description: &str) -> (DeviceProperties, bool) {
         }
         other => panic!("no simulated device is described as {other:?}"),
     }
-    (p, strict)
+    (p, policy)
 }
 
 #[given(regex = r"^a worker on a simulated device that (.+)$")]
 fn worker_on_described_device(world: &mut ResidencyWorld, description: String) {
-    let (properties, strict) = described(&description);
+    let (properties, policy) = described(&description);
     let spec = WorkerSpec {
         simulated: Some(
             HostDeviceConfig::with_capacity(DEFAULT_SIMULATED_CAPACITY).with_properties(properties),
         ),
-        policy: strict.then(ResidencyPolicy::strict),
+        policy,
         enforce_policy: false,
         ..WorkerSpec::first()
     };
@@ -89,6 +98,22 @@ fn check_passes(world: &mut ResidencyWorld) {
         Some(Ok(())) => {}
         other => panic!("the policy check did not pass: {other:?}"),
     }
+}
+
+#[then(
+    regex = r#"^the VramSealed event for "([^"]*)" records pageable host memory access and simulated, unmanaged memory of device 0$"#
+)]
+fn sealed_records_residency(world: &mut ResidencyWorld, id: String) {
+    let records = world.records();
+    let record = records
+        .iter()
+        .find(|r| r.kind == "VramSealed" && r.shard_id.as_deref() == Some(id.as_str()))
+        .expect("a VramSealed event");
+    let residency = &record.event["residency"];
+    assert_eq!(residency["pageable_memory_access"], true, "{residency}");
+    assert_eq!(residency["memory"], "simulated", "{residency}");
+    assert_eq!(residency["managed"], false, "{residency}");
+    assert_eq!(residency["device_ordinal"], 0, "{residency}");
 }
 
 #[then(regex = r"^the check is refused because the worker is stopped$")]

@@ -109,10 +109,10 @@ fn names_chunk(world: &mut ResidencyWorld, chunk: u64) {
 }
 
 #[then(
-    regex = r#"^the SealVerificationFailed event for "([^"]*)" gives the sealed digest as expected and another digest as actual$"#
+    regex = r#"^the SealVerificationFailed event for "([^"]*)" gives the sealed chunked root as expected and another root as actual$"#
 )]
 fn failed_event_digests(world: &mut ResidencyWorld, id: String) {
-    let sealed = world.sealed_digests[&id].to_string();
+    let sealed = world.sealed_roots[&id].to_string();
     let records = world.records();
     let record = records
         .iter()
@@ -122,8 +122,8 @@ fn failed_event_digests(world: &mut ResidencyWorld, id: String) {
     assert_eq!(record.shard_id.as_deref(), Some(id.as_str()));
     assert_eq!(record.severity, audit_core::Severity::Critical);
     let event = &record.event;
-    assert_eq!(event["expected_digest"], sealed.as_str(), "{event}");
-    let actual = event["actual_digest"].as_str().expect("an actual digest");
+    assert_eq!(event["expected_chunk_root"], sealed.as_str(), "{event}");
+    let actual = event["actual_chunk_root"].as_str().expect("an actual root");
     assert_eq!(actual.len(), 64, "{event}");
     assert_ne!(actual, sealed, "{event}");
     assert_eq!(event["device"], 0, "{event}");

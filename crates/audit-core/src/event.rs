@@ -166,6 +166,28 @@ pub struct AuditEvent {
     timestamp: DateTime<Utc>,
 }
 
+/// Where a sealed shard's memory is, for [`AuditEvent::with_residency`]:
+/// what the driver reports for the buffer's own address, and the identity
+/// and host-memory access of the GPU that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealResidency<'a> {
+    /// The kind of memory (`device`, `host`, `unified`, `simulated`, ...).
+    pub memory: &'a str,
+    /// The memory is managed (may migrate).
+    pub managed: bool,
+    /// The CUDA ordinal of the device the memory belongs to.
+    pub device_ordinal: u32,
+    /// The GPU's UUID, which names the physical GPU whatever
+    /// `CUDA_VISIBLE_DEVICES` makes its ordinal; `None` when simulated.
+    pub gpu_uuid: Option<&'a str>,
+    /// The GPU's PCI bus id; `None` when simulated.
+    pub pci_bus_id: Option<&'a str>,
+    /// The GPU can access pageable host memory (HMM or ATS).
+    pub pageable_memory_access: bool,
+    /// ... through the host's page tables (ATS).
+    pub uses_host_page_tables: bool,
+}
+
 impl AuditEvent {
     fn built_in(kind: &str, severity: Severity, shard_id: Option<&str>, payload: Value) -> Self {
         Self {
@@ -187,6 +209,30 @@ impl AuditEvent {
         )
     }
 
+    /// The same `VramSealed` event, also saying where the shard's memory is
+    /// and which physical GPU holds it (`residency`; AC-110). Other kinds
+    /// are returned unchanged.
+    #[must_use]
+    pub fn with_residency(mut self, residency: &SealResidency<'_>) -> Self {
+        if self.kind == kinds::VRAM_SEALED
+            && let Value::Object(fields) = &mut self.payload
+        {
+            fields.insert(
+                "residency".to_owned(),
+                json!({
+                    "memory": residency.memory,
+                    "managed": residency.managed,
+                    "device_ordinal": residency.device_ordinal,
+                    "gpu_uuid": residency.gpu_uuid,
+                    "pci_bus_id": residency.pci_bus_id,
+                    "pageable_memory_access": residency.pageable_memory_access,
+                    "uses_host_page_tables": residency.uses_host_page_tables,
+                }),
+            );
+        }
+        self
+    }
+
     /// A shard's seal checked out (high).
     pub fn seal_verified(shard_id: &str, device: u32) -> Self {
         Self::built_in(
@@ -197,8 +243,9 @@ impl AuditEvent {
         )
     }
 
-    /// A shard failed verification (critical). `actual` is `None` when the
-    /// contents could not be read back at all.
+    /// A shard failed verification (critical). `expected` is the sealed
+    /// chunked root; `actual` the root the device's leaves combine to, or
+    /// `None` where not every leaf was computed (a seal or sampled check).
     pub fn seal_verification_failed(
         shard_id: &str,
         reason: &str,
@@ -213,8 +260,8 @@ impl AuditEvent {
             json!({
                 "shard_id": shard_id,
                 "reason": reason,
-                "expected_digest": expected.to_hex(),
-                "actual_digest": actual.map(Digest::to_hex),
+                "expected_chunk_root": expected.to_hex(),
+                "actual_chunk_root": actual.map(Digest::to_hex),
                 "device": device,
             }),
         )
@@ -455,8 +502,8 @@ mod tests {
         let d = seal_crypto::sha256(b"x");
         let e = AuditEvent::seal_verification_failed("s", "digest mismatch", &d, None, 3);
         assert_eq!(e.severity(), Severity::Critical);
-        assert_eq!(e.payload()["actual_digest"], Value::Null);
-        assert_eq!(e.payload()["expected_digest"], d.to_hex());
+        assert_eq!(e.payload()["actual_chunk_root"], Value::Null);
+        assert_eq!(e.payload()["expected_chunk_root"], d.to_hex());
         assert_eq!(e.shard_id(), Some("s"));
         let a = AuditEvent::vram_allocated("s", 10, 16, 100, 16, 1);
         assert_eq!(a.severity(), Severity::Medium);

@@ -108,7 +108,8 @@ pub use checkpoint::{
 };
 pub use error::AuditError;
 pub use event::{
-    AuditEvent, MAX_KIND_BYTES, MAX_PAYLOAD_BYTES, MAX_SHARD_ID_BYTES, Severity, kinds,
+    AuditEvent, MAX_KIND_BYTES, MAX_PAYLOAD_BYTES, MAX_SHARD_ID_BYTES, SealResidency, Severity,
+    kinds,
 };
 pub use log::{AuditLog, ChainHead, TAIL_CHECK_RECORDS};
 pub use logkey::{

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use audit_core::{AuditEvent, AuditSink};
-use gpu_alloc::{AllocError, VramAllocator};
+use audit_core::{AuditEvent, AuditSink, SealResidency};
+use gpu_alloc::{AllocError, BufferPlacement, DeviceProperties, VramAllocator};
 use seal_crypto::{Fingerprint, SealClaims, SealKey, ShardDigester, WorkerSecret, context};
 
 use crate::error::ResidencyError;
@@ -400,6 +400,8 @@ impl VramManager {
         // From here the ledger holds the bytes; a failure releases them
         // when `allocation` drops (which records the free).
         let device = self.inner.device_index;
+        // Where the memory is, checked before any weight is copied into it.
+        let (placement, properties) = self.check_placement(&allocation)?;
         let digests = copy_in(&mut allocation, len, source, progress)?;
         let claims = SealClaims::new(
             shard_id,
@@ -413,12 +415,20 @@ impl VramManager {
         .map_err(ResidencyError::Seal)?;
         let signature =
             seal_crypto::sign(&self.inner.seal_key, &claims).map_err(ResidencyError::Seal)?;
-        let _ = self.inner.audit.emit(AuditEvent::vram_sealed(
-            shard_id,
-            device,
-            len,
-            &claims.digest,
-        ));
+        let memory = placement.memory.to_string();
+        let residency = SealResidency {
+            memory: &memory,
+            managed: placement.managed,
+            device_ordinal: placement.device_ordinal,
+            gpu_uuid: properties.uuid.as_deref(),
+            pci_bus_id: properties.pci_bus_id.as_deref(),
+            pageable_memory_access: properties.pageable_memory_access,
+            uses_host_page_tables: properties.pageable_memory_access_uses_host_page_tables,
+        };
+        let _ = self.inner.audit.emit(
+            AuditEvent::vram_sealed(shard_id, device, len, &claims.digest)
+                .with_residency(&residency),
+        );
         tracing::info!(digest = %claims.digest, "sealed");
         Ok(SealedShard::new(
             allocation,
@@ -427,6 +437,49 @@ impl VramManager {
             digests.chunks,
             self.inner.allocator.backend(),
         ))
+    }
+
+    /// Where the driver says `allocation`'s memory is, and the device's
+    /// properties; a buffer that is not plain, unmanaged memory of this
+    /// device breaks the policy (`VR-POL-007`): recorded, the worker
+    /// stopped, and the memory freed when `allocation` drops.
+    fn check_placement(
+        &self,
+        allocation: &Allocation,
+    ) -> Result<(BufferPlacement, DeviceProperties), ResidencyError> {
+        let buffer = allocation.buffer().ok_or(AllocError::InvalidArgument {
+            reason: "the allocation holds no buffer",
+        })?;
+        let placement = buffer.placement()?;
+        let properties = self.inner.allocator.properties()?;
+        let backend = self.inner.allocator.backend();
+        let Some(Violation { policy, violation }) =
+            self.inner
+                .policy
+                .placement_violation(backend, self.inner.device_index, &placement)
+        else {
+            return Ok((placement, properties));
+        };
+        let details = format!(
+            "device {} ({}), backend {backend}: the driver reports {} memory, managed {}, of device {}",
+            self.inner.device_index,
+            properties.name,
+            placement.memory,
+            placement.managed,
+            placement.device_ordinal
+        );
+        self.inner.queue_critical(AuditEvent::policy_violation(
+            policy,
+            violation,
+            &details,
+            "worker stopped; the shard was not sealed",
+        ));
+        let joined = format!("{policy}: {violation}");
+        self.inner.stop(StopReason::PolicyViolation {
+            violations: joined.clone(),
+        });
+        self.inner.flush_critical();
+        Err(ResidencyError::PolicyViolation { violations: joined })
     }
 
     /// Allocates `len` bytes for `shard_id`, recording `VramAllocated` (with
@@ -531,8 +584,8 @@ impl VramManager {
                     .record_critical(AuditEvent::seal_verification_failed(
                         shard.id(),
                         &reason,
-                        &shard.digest(),
-                        failure.actual.as_ref(),
+                        &shard.chunk_root(),
+                        failure.actual_root.as_ref(),
                         shard.device(),
                     ));
                 Err(ResidencyError::IntegrityViolation {

@@ -4,18 +4,28 @@
 //! device is refused when that cannot be guaranteed (spec `VR-POL-*`):
 //!
 //! - an **integrated** GPU, whose "device memory" is host RAM;
-//! - **pageable memory access** (HMM or ATS), where device code reads host
-//!   pages directly, so weights could silently be served from host RAM;
 //! - an allocator whose **allocations are managed** (unified) memory, which
 //!   the driver may migrate to host RAM;
 //! - the **simulated** device, unless explicitly allowed (tests, demos):
 //!   auto-selection falls back to it where no GPU exists, and a worker must
 //!   never do that silently.
 //!
+//! And every sealed buffer is checked where it matters, at its own address
+//! ([`ResidencyPolicy::placement_violation`]): the driver must report plain,
+//! unmanaged memory of the worker's device.
+//!
+//! **Pageable memory access** (HMM or ATS) is recorded, not refused, by
+//! default: an H100 with the open kernel modules on a recent kernel reports
+//! HMM, HMM never moves `cuMemAlloc` memory, and any GPU can read host memory
+//! through mapped or registered host buffers whatever the flag says, so
+//! refusing it would refuse the target machines and guarantee nothing. An
+//! operator who wants it off anyway sets
+//! [`ResidencyPolicy::refuse_pageable_host_access`].
+//!
 //! Merely *supporting* managed memory or unified addressing is not refused:
 //! every discrete CUDA GPU reports both, and our allocator never uses them.
 
-use gpu_alloc::{Backend, DeviceProperties};
+use gpu_alloc::{Backend, BufferPlacement, DeviceProperties};
 use serde::Serialize;
 
 /// Which devices a manager accepts.
@@ -24,6 +34,9 @@ pub struct ResidencyPolicy {
     /// Accept the simulated host-memory device. Off by default: a worker
     /// that meant to use a GPU must not fall back to host RAM silently.
     pub allow_simulated_device: bool,
+    /// Refuse a device that can access pageable host memory (HMM or ATS).
+    /// Off by default: see the module docs.
+    pub refuse_pageable_host_access: bool,
 }
 
 impl ResidencyPolicy {
@@ -36,7 +49,16 @@ impl ResidencyPolicy {
     pub fn allow_simulated() -> Self {
         Self {
             allow_simulated_device: true,
+            ..Self::default()
         }
+    }
+
+    /// The same policy, also refusing devices with pageable host memory
+    /// access (HMM or ATS), for operators who want HMM off.
+    #[must_use]
+    pub fn refusing_pageable_host_access(mut self) -> Self {
+        self.refuse_pageable_host_access = true;
+        self
     }
 
     /// Every rule `properties` breaks, as (policy, violation) pairs. Empty
@@ -58,13 +80,18 @@ impl ResidencyPolicy {
                 "allocations are managed (unified) memory that may migrate to host RAM",
             );
         }
-        if properties.pageable_memory_access
-            || properties.pageable_memory_access_uses_host_page_tables
-        {
-            refuse(
-                "no-pageable-host-access",
-                "device can access pageable host memory (HMM/ATS), so weights could live in host RAM",
-            );
+        if self.refuse_pageable_host_access {
+            if properties.pageable_memory_access_uses_host_page_tables {
+                refuse(
+                    "no-pageable-host-access",
+                    "device reads pageable host memory through the host page tables (ATS), which this policy refuses; ATS is part of the platform and cannot be turned off, so run on a machine without it or drop refuse_pageable_host_access",
+                );
+            } else if properties.pageable_memory_access {
+                refuse(
+                    "no-pageable-host-access",
+                    "device can access pageable host memory (HMM), which this policy refuses; turn HMM off with the nvidia_uvm module option uvm_disable_hmm=1 (options nvidia_uvm uvm_disable_hmm=1 in /etc/modprobe.d, then reload nvidia_uvm) or drop refuse_pageable_host_access",
+                );
+            }
         }
         if backend == Backend::Host && !self.allow_simulated_device {
             refuse(
@@ -73,6 +100,25 @@ impl ResidencyPolicy {
             );
         }
         found
+    }
+
+    /// The rule a sealed buffer breaks, if any, from where the driver says
+    /// its memory is (`VR-POL-007`): on CUDA, plain unmanaged memory of the
+    /// worker's device `ordinal`; on the simulated device, not managed.
+    pub fn placement_violation(
+        &self,
+        backend: Backend,
+        ordinal: u32,
+        placement: &BufferPlacement,
+    ) -> Option<Violation> {
+        let in_place = match backend {
+            Backend::Cuda => placement.is_device_memory_of(ordinal),
+            Backend::Host => !placement.managed,
+        };
+        (!in_place).then_some(Violation {
+            policy: "sealed-buffer-in-device-memory",
+            violation: "the driver does not report the sealed buffer as plain, unmanaged memory of this device",
+        })
     }
 }
 

@@ -5,22 +5,29 @@
 //!   are exactly what this worker's key signed. It reads no VRAM, so it
 //!   proves nothing about the contents; it catches a tampered host-side
 //!   record in microseconds.
-//! - [`VerifyMode::Full`] checks the seal, then re-hashes every byte in
-//!   device memory and compares both the plain digest and the chunked root.
-//!   It proves the contents are exactly what was sealed.
+//! - [`VerifyMode::Full`] checks the seal, then has every 1 MiB chunk's leaf
+//!   hash computed where the weights are and compares the chunked root they
+//!   combine to with the sealed one. It proves the contents are exactly what
+//!   was sealed. The plain digest is not recomputed: the seal binds it to
+//!   the root, so a second, serial SHA-256 over every byte would add time
+//!   and no assurance (VR-VER-006).
 //! - [`VerifyMode::Sampled`] and [`VerifyMode::Chunks`] check the seal, check
-//!   that the stored chunk hashes combine to the sealed root, then re-hash
-//!   only the chosen 1 MiB chunks. They prove those chunks intact; random
-//!   samples make undetected corruption of a large region unlikely, at a
-//!   fraction of the cost, but a single changed byte elsewhere is only caught
-//!   by a full check.
+//!   that the stored chunk hashes combine to the sealed root, then have only
+//!   the chosen chunks' leaves computed. They prove those chunks intact;
+//!   random samples make undetected corruption of a large region unlikely,
+//!   at a fraction of the cost, but a single changed byte elsewhere is only
+//!   caught by a full check.
+//!
+//! Leaves come from [`gpu_alloc::DeviceBuffer::leaf_hashes`]: on CUDA the
+//! leaf-hash kernel runs on the GPU and only 32 bytes per chunk come back,
+//! never the weights; the simulated device hashes its host memory.
 
 use std::time::Duration;
 
-use seal_crypto::{ChunkTree, Digest, SealKey, ShardDigester};
+use gpu_alloc::MAX_LEAVES_PER_CALL;
+use seal_crypto::{CHUNK_SIZE, ChunkTree, Digest, SealKey};
 use serde::Serialize;
 
-use crate::inner::STAGING_BYTES;
 use crate::shard::SealedShard;
 
 /// How thoroughly to verify a shard. See the module docs for what each mode
@@ -59,7 +66,7 @@ pub struct VerifyReport {
     pub shard_id: String,
     /// The mode's name.
     pub mode: &'static str,
-    /// Bytes read back from device memory and hashed.
+    /// Bytes of device memory hashed (where they are).
     pub bytes_hashed: u64,
     /// Chunks whose hashes were checked.
     pub chunks_checked: u64,
@@ -70,14 +77,15 @@ pub struct VerifyReport {
 /// Why a verification failed, for the audit event and the error.
 pub(crate) struct Failure {
     pub(crate) reason: String,
-    /// The digest actually found, where one was computed.
-    pub(crate) actual: Option<Digest>,
+    /// The chunked root the leaves found combine to, where all were
+    /// computed (a full check).
+    pub(crate) actual_root: Option<Digest>,
 }
 
-fn fail(reason: impl Into<String>, actual: Option<Digest>) -> Failure {
+fn fail(reason: impl Into<String>, actual_root: Option<Digest>) -> Failure {
     Failure {
         reason: reason.into(),
-        actual,
+        actual_root,
     }
 }
 
@@ -103,20 +111,26 @@ pub(crate) fn check(
     match mode {
         VerifyMode::Quick => Ok(report),
         VerifyMode::Full => {
-            let found = rehash_all(shard)?;
-            report.bytes_hashed = found.chunks.len_bytes();
-            report.chunks_checked = found.chunks.chunk_count();
-            if found.plain == claims.digest && found.chunks.root() == claims.chunk_root {
+            let found = device_leaves(shard, 0, shard.chunk_count())?;
+            let found = ChunkTree::from_leaves(found, shard.bytes()).map_err(|e| {
+                fail(
+                    format!("the device's leaf hashes do not form a tree: {e}"),
+                    None,
+                )
+            })?;
+            report.bytes_hashed = found.len_bytes();
+            report.chunks_checked = found.chunk_count();
+            if found.root() == claims.chunk_root {
                 return Ok(report);
             }
-            let first_bad = first_differing_chunk(shard.chunks(), &found.chunks);
+            let first_bad = first_differing_chunk(shard.chunks(), &found);
             Err(fail(
                 format!(
                     "device memory differs from the sealed contents (first differing chunk: {} of {})",
                     first_bad.map_or_else(|| "unknown".to_owned(), |i| i.to_string()),
                     shard.chunk_count()
                 ),
-                Some(found.plain),
+                Some(found.root()),
             ))
         }
         VerifyMode::Sampled { count } => {
@@ -131,19 +145,27 @@ pub(crate) fn check(
     }
 }
 
-/// Re-hashes the whole shard from device memory, 16 MiB at a time.
-fn rehash_all(shard: &SealedShard) -> Result<seal_crypto::ShardDigests, Failure> {
+/// The leaves of chunks `first..first + count`, computed where the shard's
+/// memory is, in calls of at most [`MAX_LEAVES_PER_CALL`] leaves.
+fn device_leaves(shard: &SealedShard, first: u64, count: u64) -> Result<Vec<Digest>, Failure> {
     let buffer = shard
         .buffer()
         .ok_or_else(|| fail("the shard holds no device memory", None))?;
-    let mut digester = ShardDigester::new();
-    buffer
-        .read_chunks(0, shard.bytes(), STAGING_BYTES, &mut |piece| {
-            digester.update(piece);
-            Ok(())
-        })
-        .map_err(|e| fail(format!("device memory could not be read back: {e}"), None))?;
-    Ok(digester.finish())
+    let mut leaves = Vec::new();
+    let end = first.saturating_add(count);
+    let mut at = first;
+    while at < end {
+        let n = (end - at).min(MAX_LEAVES_PER_CALL);
+        let batch = buffer.leaf_hashes(CHUNK_SIZE as u64, at, n).map_err(|e| {
+            fail(
+                format!("the device could not hash chunks {at}..{}: {e}", at + n),
+                None,
+            )
+        })?;
+        leaves.extend(batch.into_iter().map(Digest::from_bytes));
+        at += n;
+    }
+    Ok(leaves)
 }
 
 fn first_differing_chunk(sealed: &ChunkTree, found: &ChunkTree) -> Option<u64> {
@@ -169,32 +191,43 @@ fn check_chunks(
             None,
         ));
     }
-    let buffer = shard
-        .buffer()
-        .ok_or_else(|| fail("the shard holds no device memory", None))?;
-    let mut bytes = vec![0u8; seal_crypto::CHUNK_SIZE];
-    for &index in chosen {
-        let range = tree
-            .chunk_range(index)
-            .map_err(|e| fail(format!("cannot check chunk {index}: {e}"), None))?;
-        let len = usize::try_from(range.end - range.start).unwrap_or(0);
-        let chunk = bytes.get_mut(..len).unwrap_or_default();
-        buffer
-            .read(range.start, chunk)
-            .map_err(|e| fail(format!("chunk {index} could not be read back: {e}"), None))?;
-        tree.check_chunk(index, chunk).map_err(|_| {
-            fail(
-                format!(
-                    "device memory of chunk {index} of {} differs from the sealed contents",
-                    tree.chunk_count()
-                ),
-                None,
-            )
-        })?;
-        report.bytes_hashed += len as u64;
-        report.chunks_checked += 1;
+    for (first, count) in runs(chosen) {
+        let found = device_leaves(shard, first, count)?;
+        for (index, leaf) in (first..).zip(&found) {
+            let range = tree
+                .chunk_range(index)
+                .map_err(|e| fail(format!("cannot check chunk {index}: {e}"), None))?;
+            if tree
+                .leaves()
+                .get(usize::try_from(index).unwrap_or(usize::MAX))
+                != Some(leaf)
+            {
+                return Err(fail(
+                    format!(
+                        "device memory of chunk {index} of {} differs from the sealed contents",
+                        tree.chunk_count()
+                    ),
+                    None,
+                ));
+            }
+            report.bytes_hashed += range.end - range.start;
+            report.chunks_checked += 1;
+        }
     }
     Ok(())
+}
+
+/// `chosen` as runs of consecutive indices `(first, count)`, in order, so
+/// neighbouring chunks are hashed by one device call.
+fn runs(chosen: &[u64]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for &index in chosen {
+        match runs.last_mut() {
+            Some((first, count)) if first.checked_add(*count) == Some(index) => *count += 1,
+            _ => runs.push((index, 1)),
+        }
+    }
+    runs
 }
 
 /// `count` distinct chunk indices below `total`, chosen at random (all of
@@ -240,6 +273,18 @@ mod tests {
         assert_eq!(VerifyMode::Full.name(), "full");
         assert_eq!(VerifyMode::Sampled { count: 1 }.name(), "sampled");
         assert_eq!(VerifyMode::Chunks(vec![]).name(), "chunks");
+    }
+
+    /// VR-VER-001: chosen chunks are hashed in runs of neighbours, in
+    /// order, each index once per time it was chosen.
+    #[test]
+    fn vr_ver_001_chosen_chunks_are_hashed_in_runs() {
+        assert_eq!(runs(&[]), []);
+        assert_eq!(runs(&[3]), [(3, 1)]);
+        assert_eq!(runs(&[0, 1, 2, 5, 6, 9]), [(0, 3), (5, 2), (9, 1)]);
+        assert_eq!(runs(&[4, 4]), [(4, 1), (4, 1)]);
+        assert_eq!(runs(&[2, 1]), [(2, 1), (1, 1)]);
+        assert_eq!(runs(&[u64::MAX, 0]), [(u64::MAX, 1), (0, 1)]);
     }
 
     #[test]

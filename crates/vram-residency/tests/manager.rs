@@ -348,10 +348,16 @@ fn vr_ver_001_device_corruption_is_caught_and_stops_the_worker() {
         .filter(|e| e.kind() == "SealVerificationFailed")
         .collect::<Vec<_>>();
     assert_eq!(failed.len(), 2);
-    let payload = failed[1].payload().to_string();
+    let payload = failed[1].payload();
+    assert_eq!(
+        payload["expected_chunk_root"],
+        a.chunk_root().to_string().as_str(),
+        "{payload}"
+    );
+    let actual = payload["actual_chunk_root"].as_str().unwrap();
     assert!(
-        payload.contains(&a.digest().to_string()),
-        "expected digest in {payload}"
+        actual.len() == 64 && actual != a.chunk_root().to_string(),
+        "{payload}"
     );
     // The other shard still verifies; new work is refused.
     r.manager.verify(&b).unwrap();

@@ -95,19 +95,94 @@ fn vr_pol_002_managed_allocations_are_refused() {
     );
 }
 
+/// HMM and ATS are recorded with every seal, not refused, by default: the
+/// target H100s report HMM, and it never moves `cuMemAlloc` memory.
 #[test]
-fn vr_pol_003_pageable_host_access_is_refused() {
+fn vr_pol_003_pageable_host_access_is_recorded_not_refused_by_default() {
+    let (manager, audit) = manager_with(
+        |p| {
+            p.pageable_memory_access = true;
+            p.pageable_memory_access_uses_host_page_tables = true;
+        },
+        ResidencyPolicy::allow_simulated(),
+    );
+    manager.enforce_policy().unwrap();
+    let _shard = manager.seal("a", b"weights").unwrap();
+    let sealed = audit
+        .events()
+        .into_iter()
+        .find(|e| e.kind() == "VramSealed")
+        .unwrap();
+    let residency = &sealed.payload()["residency"];
+    assert_eq!(residency["pageable_memory_access"], true, "{residency}");
+    assert_eq!(residency["uses_host_page_tables"], true, "{residency}");
+    assert_eq!(residency["memory"], "simulated", "{residency}");
+    assert_eq!(residency["managed"], false, "{residency}");
+    assert_eq!(residency["device_ordinal"], 0, "{residency}");
+    assert!(residency["gpu_uuid"].is_null(), "{residency}");
+}
+
+/// An operator who wants HMM off refuses it, and is told how to turn it off
+/// (HMM) or that it cannot be (ATS).
+#[test]
+fn vr_pol_003_a_policy_can_refuse_pageable_host_access() {
+    let refusing = ResidencyPolicy::allow_simulated().refusing_pageable_host_access();
     assert_refused(
         "hmm",
         |p| p.pageable_memory_access = true,
-        ResidencyPolicy::allow_simulated(),
-        "no-pageable-host-access",
+        refusing,
+        "uvm_disable_hmm=1",
     );
     assert_refused(
         "ats",
-        |p| p.pageable_memory_access_uses_host_page_tables = true,
-        ResidencyPolicy::allow_simulated(),
-        "no-pageable-host-access",
+        |p| {
+            p.pageable_memory_access = true;
+            p.pageable_memory_access_uses_host_page_tables = true;
+        },
+        refusing,
+        "cannot be turned off",
+    );
+    let (manager, _audit) = manager_with(|_| {}, refusing);
+    manager.enforce_policy().unwrap();
+}
+
+/// VR-POL-007: a sealed buffer must be plain, unmanaged memory of the
+/// worker's own device, as the driver reports it for its address.
+#[test]
+fn vr_pol_007_sealed_buffers_must_be_unmanaged_memory_of_the_device() {
+    use gpu_alloc::{Backend, BufferPlacement, MemoryKind};
+    let policy = ResidencyPolicy::strict();
+    let device = |memory, managed, device_ordinal| BufferPlacement {
+        memory,
+        managed,
+        device_ordinal,
+    };
+    let ok = device(MemoryKind::Device, false, 2);
+    assert_eq!(policy.placement_violation(Backend::Cuda, 2, &ok), None);
+    for bad in [
+        device(MemoryKind::Device, false, 0),
+        device(MemoryKind::Device, true, 2),
+        device(MemoryKind::Host, false, 2),
+        device(MemoryKind::Unified, false, 2),
+        device(MemoryKind::Unknown, false, 2),
+        device(MemoryKind::Simulated, false, 2),
+    ] {
+        let violation = policy.placement_violation(Backend::Cuda, 2, &bad).unwrap();
+        assert_eq!(
+            violation.policy, "sealed-buffer-in-device-memory",
+            "{bad:?}"
+        );
+    }
+    let simulated = device(MemoryKind::Simulated, false, 0);
+    assert_eq!(
+        policy.placement_violation(Backend::Host, 0, &simulated),
+        None
+    );
+    let managed = device(MemoryKind::Simulated, true, 0);
+    assert!(
+        policy
+            .placement_violation(Backend::Host, 0, &managed)
+            .is_some()
     );
 }
 
