@@ -45,6 +45,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 mod error;
 mod inner;
 mod manager;

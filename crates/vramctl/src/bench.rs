@@ -3,7 +3,8 @@
 //! Every measurement lives in the library it measures, shared with that
 //! crate's example, so the command line and the example cannot drift apart:
 //! `seal_crypto::bench` (digest vs `sha256sum`), `gpu_alloc::bench` (copies
-//! vs host memcpy) and `audit_core::bench` (audit writer throughput). This
+//! vs host memcpy), `vram_residency::bench` (verification in place vs copy
+//! back) and `audit_core::bench` (audit writer throughput). This
 //! module only parses arguments, prepares inputs and prints.
 
 use std::fs::{File, OpenOptions};
@@ -31,6 +32,27 @@ pub enum BenchCommand {
     /// Audit trail throughput: append events through the writer and verify
     /// the HMAC chain.
     Audit(AuditArgs),
+    /// Full verification throughput: leaf hashes computed where the weights
+    /// are (the kernel on CUDA) beside the host path (copy back + CPU hash)
+    /// and the device's copy bandwidth, and in place by number of chunks.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `vramctl bench verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Which device backend to measure (device 0).
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Size of the buffer verified, in MiB.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    size_mib: u64,
+    /// Runs to time after one warm-up run; figures are the median.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    runs: usize,
+    /// Also print the report as one JSON line.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `vramctl bench digest`.
@@ -94,7 +116,20 @@ pub fn run(command: &BenchCommand) -> Result<(), CliError> {
         BenchCommand::Digest(args) => digest(args),
         BenchCommand::Copy(args) => copy(args),
         BenchCommand::Audit(args) => audit(args),
+        BenchCommand::Verify(args) => verify(args),
     }
+}
+
+fn verify(args: &VerifyArgs) -> Result<(), CliError> {
+    if args.runs == 0 {
+        return Err(CliError::usage("--runs must be at least 1"));
+    }
+    let bytes = mib_to_bytes(args.size_mib, "--size-mib")?;
+    let device = device::open(args.backend, 0, bytes)?;
+    errln!("{}", device::describe(&device));
+    let allocator = device.allocator();
+    let report = vram_residency::bench::verify_throughput(allocator.as_ref(), bytes, args.runs)?;
+    print_report(&report, args.json)
 }
 
 fn digest(args: &DigestArgs) -> Result<(), CliError> {

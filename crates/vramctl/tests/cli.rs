@@ -49,6 +49,7 @@ fn help_on_every_subcommand() {
         &["bench", "digest", "--help"],
         &["bench", "audit", "--help"],
         &["bench", "copy", "--help"],
+        &["bench", "verify", "--help"],
     ] {
         let out = vramctl(args);
         assert_eq!(code(&out), 0, "{args:?}: {}", text(&out));
@@ -389,6 +390,47 @@ fn benches_print_figures_beside_baselines() {
     assert!(json["proofs"]["inclusion_median_us"].as_f64().unwrap() > 0.0);
     assert!(json["public_verify_records_per_s"].as_f64().unwrap() > 0.0);
     assert!(text(&out).contains("inclusion proof"), "{}", text(&out));
+    // VR-VER-007: in place beside the host path and the copy bandwidth.
+    let out = vramctl(&[
+        "bench",
+        "verify",
+        "--size-mib",
+        "3",
+        "--runs",
+        "1",
+        "--backend",
+        "host",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("host path (copy back + CPU hash)"),
+        "{}",
+        text(&out)
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let json: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(
+        (json["chunks"].as_u64(), json["bytes"].as_u64()),
+        (Some(3), Some(3 << 20))
+    );
+    for key in ["in_place_gbps", "host_path_gbps", "copy_back_gbps"] {
+        assert!(json[key].as_f64().unwrap() > 0.0, "{key}: {json}");
+    }
+    // CUDA asked for and absent: an error, never the simulated device.
+    if !gpu_alloc::cuda::driver_present() {
+        let out = vramctl(&["bench", "verify", "--size-mib", "1", "--backend", "cuda"]);
+        assert_eq!(code(&out), 2, "{}", text(&out));
+        assert!(
+            text(&out).contains("no CUDA driver found"),
+            "{}",
+            text(&out)
+        );
+    }
 }
 
 #[test]
