@@ -497,6 +497,37 @@ mod tests {
         assert_eq!(Severity::from_rank(4), None);
     }
 
+    /// AC-110: `residency` is added to `VramSealed` only, with every field.
+    #[test]
+    fn ac_110_residency_is_added_to_vram_sealed_only() {
+        let d = seal_crypto::sha256(b"x");
+        let residency = SealResidency {
+            memory: "device",
+            managed: false,
+            device_ordinal: 1,
+            gpu_uuid: Some("GPU-00112233-4455-6677-8899-aabbccddeeff"),
+            pci_bus_id: Some("0000:65:00.0"),
+            pageable_memory_access: true,
+            uses_host_page_tables: false,
+        };
+        let e = AuditEvent::vram_sealed("s", 1, 7, &d).with_residency(&residency);
+        assert_eq!(
+            e.payload()["residency"],
+            json!({
+                "memory": "device",
+                "managed": false,
+                "device_ordinal": 1,
+                "gpu_uuid": "GPU-00112233-4455-6677-8899-aabbccddeeff",
+                "pci_bus_id": "0000:65:00.0",
+                "pageable_memory_access": true,
+                "uses_host_page_tables": false,
+            })
+        );
+        assert_eq!(e.payload()["digest"], d.to_hex());
+        let other = AuditEvent::seal_verified("s", 1);
+        assert_eq!(other.clone().with_residency(&residency), other);
+    }
+
     #[test]
     fn ac_002_typed_constructors_carry_the_brief_fields() {
         let d = seal_crypto::sha256(b"x");
