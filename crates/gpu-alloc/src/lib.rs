@@ -59,6 +59,11 @@ mod error;
 mod host;
 mod leaves;
 mod properties;
+// `VRAM_REQUIRE_CUDA=1` for the unit tests, read as the integration tests
+// read it (GA-022).
+#[cfg(test)]
+#[path = "../../../test-support/require_cuda.rs"]
+mod require_cuda;
 mod select;
 
 pub use buffer::{BufferId, DeviceBuffer};

@@ -4,11 +4,15 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! GA-014, GA-015, GA-016, GA-017: the CUDA backend.
+//! GA-014, GA-015, GA-016, GA-017, GA-022: the CUDA backend.
 //!
 //! Without a driver (CI, laptops) these tests check the clean "no driver"
 //! path and print that the GPU tests did not run. With a GPU they exercise
-//! the real thing. They never pass silently.
+//! the real thing. They never pass silently, and with `VRAM_REQUIRE_CUDA=1`
+//! (the GPU check script) a missing driver or device fails them.
+
+#[path = "../../../test-support/require_cuda.rs"]
+mod require_cuda;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -22,14 +26,8 @@ const GIB: u64 = 1 << 30;
 /// memory in one test cannot fail another.
 static GPU: Mutex<()> = Mutex::new(());
 
-/// Prints a line past the test harness's output capture, so "did not run"
-/// is seen in every `cargo test` run, not only when a test fails.
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// The GPU, or `None` after printing why the test did not run (GA-017).
+/// The GPU, or `None` after printing why the test did not run (GA-017);
+/// under `VRAM_REQUIRE_CUDA=1` no GPU fails the test instead (GA-022).
 fn gpu(test: &str) -> Option<(MutexGuard<'static, ()>, Arc<CudaDevice>)> {
     match CudaDevice::open(0) {
         Ok(device) => Some((
@@ -38,29 +36,29 @@ fn gpu(test: &str) -> Option<(MutexGuard<'static, ()>, Arc<CudaDevice>)> {
             device,
         )),
         Err(AllocError::NoCudaDriver) => {
-            say(&format!(
-                "CUDA tests did not run ({test}): no CUDA driver found"
-            ));
+            require_cuda::did_not_run(test, "no CUDA driver found");
             None
         }
         Err(AllocError::NoSuchDevice { count: 0, .. }) => {
-            say(&format!(
-                "CUDA tests did not run ({test}): CUDA driver found but it sees no device"
-            ));
+            require_cuda::did_not_run(test, "CUDA driver found but it sees no device");
             None
         }
         Err(other) => panic!("CUDA driver present but unusable: {other}"),
     }
 }
 
-/// GA-014.
+/// GA-014, GA-022: passes only where there is no driver, so under
+/// `VRAM_REQUIRE_CUDA=1` it fails there.
 #[test]
-fn ga_014_without_a_driver_cuda_reports_no_driver_cleanly() {
+fn ga_014_ga_022_without_a_driver_cuda_reports_no_driver_cleanly() {
     if cuda::driver_present() {
         eprintln!("CUDA driver present: the no-driver path is not exercised on this machine");
         return;
     }
-    say("CUDA tests did not run: no CUDA driver found (checking the no-driver path only)");
+    require_cuda::did_not_run(
+        "no-driver path",
+        "no CUDA driver found (checking the no-driver path only)",
+    );
     assert_eq!(CudaDevice::open(0).unwrap_err(), AllocError::NoCudaDriver);
     assert_eq!(cuda::device_count().unwrap_err(), AllocError::NoCudaDriver);
     assert_eq!(

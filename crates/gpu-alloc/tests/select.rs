@@ -6,6 +6,9 @@
 )]
 //! GA-011, GA-018: choosing a backend.
 
+#[path = "../../../test-support/require_cuda.rs"]
+mod require_cuda;
+
 use gpu_alloc::{AllocError, Backend, BackendChoice, HostDeviceConfig, cuda, device_count, open};
 
 fn gpu_present() -> bool {
@@ -33,13 +36,18 @@ fn ga_018_auto_picks_cuda_only_where_a_gpu_exists() {
     assert_eq!(device.device_index(), 0);
 }
 
-/// GA-018.
+/// GA-018, GA-022: passes only where there is no driver, so under
+/// `VRAM_REQUIRE_CUDA=1` it fails there.
 #[test]
-fn ga_018_explicit_cuda_without_a_driver_is_an_error_not_a_fallback() {
+fn ga_018_ga_022_explicit_cuda_without_a_driver_is_an_error_not_a_fallback() {
     if cuda::driver_present() {
         eprintln!("CUDA driver present: the no-driver path is not exercised on this machine");
         return;
     }
+    require_cuda::did_not_run(
+        "explicit CUDA choice",
+        "no CUDA driver found (checking the no-driver path only)",
+    );
     assert_eq!(
         open(BackendChoice::Cuda, 0).unwrap_err(),
         AllocError::NoCudaDriver
