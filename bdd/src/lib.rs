@@ -16,6 +16,11 @@
 )]
 
 mod capture;
+// Only the switch's reading is used here: the runner reports a missing CUDA
+// pass itself rather than failing a test.
+#[allow(dead_code)]
+#[path = "../../test-support/require_cuda.rs"]
+mod require_cuda;
 mod runner;
 mod steps;
 #[allow(dead_code)]

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::capture;
+use crate::require_cuda;
 use crate::world::{Pass, ResidencyWorld};
 use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::tag::Ext as _;
@@ -164,14 +165,19 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// `BDD_REQUIRE_CUDA=1` turns "the CUDA pass did not run" into a failure,
-/// for GPU runners that must not pass without exercising the GPU.
+/// `BDD_REQUIRE_CUDA=1`, or the workspace-wide `VRAM_REQUIRE_CUDA=1`
+/// (GA-022), turns "the CUDA pass did not run" into a failure, for GPU
+/// runners that must not pass without exercising the GPU.
 fn cuda_required() -> bool {
-    let required = std::env::var("BDD_REQUIRE_CUDA").is_ok_and(|v| v == "1");
-    if required {
-        println!("bdd: BDD_REQUIRE_CUDA=1 is set, so a missing CUDA pass is a failure");
-    }
-    required
+    let switch = if std::env::var("BDD_REQUIRE_CUDA").is_ok_and(|v| v == "1") {
+        "BDD_REQUIRE_CUDA"
+    } else if require_cuda::required() {
+        require_cuda::SWITCH
+    } else {
+        return false;
+    };
+    println!("bdd: {switch}=1 is set, so a missing CUDA pass is a failure");
+    true
 }
 
 /// Number of CUDA devices; no cudarc call is made without a driver.
