@@ -11,6 +11,9 @@
 #[path = "../../../../test-support/witness_server.rs"]
 pub mod witness_server;
 
+#[path = "../../../../test-support/require_cuda.rs"]
+pub mod require_cuda;
+
 use std::process::{Command, Output};
 
 /// The worker secret the tests give vramctl in its environment.
