@@ -22,6 +22,7 @@ pub fn did_not_run(test: &str, why: &str) {
         !required(),
         "CUDA tests did not run ({test}): {why}; {SWITCH}=1 is set, so that is a failure"
     );
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "CUDA tests did not run ({test}): {why}");
+    // One write, so the line does not interleave with the harness's output.
+    let line = format!("CUDA tests did not run ({test}): {why}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
