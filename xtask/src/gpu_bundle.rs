@@ -99,6 +99,8 @@ check 30 libcuda bash -c libcuda
 check 180 gpu-alloc-cuda .gpu/bin/cuda --test-threads=1 --nocapture
 check 180 demo .gpu/bin/vramctl demo --backend cuda --size-mib 1024
 check 120 bench-copy .gpu/bin/vramctl bench copy --backend cuda --json
+# Leaf hashes by the kernel where the weights are, beside copy back + CPU hash.
+check 180 bench-verify .gpu/bin/vramctl bench verify --backend cuda --json
 # CPU only: the digest figures of the machine the GPU sits in.
 check 180 bench-digest .gpu/bin/vramctl bench digest --size-mib 1024 --json
 # The BDD suite: the simulated pass, then the same scenarios on CUDA, which
@@ -347,6 +349,7 @@ mod tests {
             "# glibc: ldd --version | head -1",
             "require=1 path=/usr/local/nvidia/lib64:/opt/x\n",
             "vramctl demo --backend cuda",
+            "vramctl bench verify --backend cuda",
             "bdd require=1",
             "--- bench-copy: FAILED (2)",
             "--- test-slow: FAILED: TIMED OUT after 1 s",
