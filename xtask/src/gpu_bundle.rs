@@ -96,11 +96,11 @@ check() { # limit in seconds, name, command...
 check 30 libcuda bash -c libcuda
 # gpu-alloc's CUDA tests: 1 GiB allocate/free, 256 MiB round trip, fill free
 # memory until allocation fails cleanly, device properties.
-check 180 gpu-alloc-cuda .gpu/bin/cuda --test-threads=1 --nocapture
+check 300 gpu-alloc-cuda .gpu/bin/cuda --test-threads=1 --nocapture
 check 180 demo .gpu/bin/vramctl demo --backend cuda --size-mib 1024
 check 120 bench-copy .gpu/bin/vramctl bench copy --backend cuda --json
 # Leaf hashes by the kernel where the weights are, beside copy back + CPU hash.
-check 180 bench-verify .gpu/bin/vramctl bench verify --backend cuda --json
+check 300 bench-verify .gpu/bin/vramctl bench verify --backend cuda --size-mib 16384 --runs 3 --json
 # CPU only: the digest figures of the machine the GPU sits in.
 check 180 bench-digest .gpu/bin/vramctl bench digest --size-mib 1024 --json
 # The BDD suite: the simulated pass, then the same scenarios on CUDA, which
@@ -140,13 +140,7 @@ fn cargo(root: &Path) -> Command {
 }
 
 fn bundle(root: &Path) -> Result<PathBuf, String> {
-    let built = cargo(root)
-        .args(["build", "--locked", "--release", "-p", "vramctl"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !built.success() {
-        return Err("building vramctl failed".to_owned());
-    }
+    let vramctl = build_vramctl(root)?;
     let bin = root.join(".gpu").join("bin");
     if bin.exists() {
         std::fs::remove_dir_all(&bin)
@@ -173,9 +167,8 @@ fn bundle(root: &Path) -> Result<PathBuf, String> {
             copied += 1;
         }
     }
-    let vramctl = root.join("target").join("release").join("vramctl");
     std::fs::copy(&vramctl, bin.join("vramctl"))
-        .map_err(|e| format!("cannot copy {}: {e}", vramctl.display()))?;
+        .map_err(|e| format!("cannot copy {vramctl}: {e}"))?;
     let script = root.join(".gpu").join("run.sh");
     std::fs::write(&script, RUN_SH)
         .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
@@ -184,6 +177,42 @@ fn bundle(root: &Path) -> Result<PathBuf, String> {
         bin.display()
     );
     Ok(root.join(".gpu"))
+}
+
+/// Builds `vramctl` in release and returns the executable cargo reports,
+/// wherever the target directory is (`CARGO_TARGET_DIR`, `build.target-dir`).
+fn build_vramctl(root: &Path) -> Result<String, String> {
+    let output = cargo(root)
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "vramctl",
+            "--bin",
+            "vramctl",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err("building vramctl failed".to_owned());
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| {
+            m.pointer("/target/name")
+                .and_then(serde_json::Value::as_str)
+                == Some("vramctl")
+        })
+        .find_map(|m| {
+            m.pointer("/executable")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| "cargo built vramctl but named no executable".to_owned())
 }
 
 /// One test binary cargo built, and the file name it gets in the bundle.
