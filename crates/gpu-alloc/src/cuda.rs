@@ -9,7 +9,7 @@
 //!   memory is checked first so the refusal carries the numbers (GA-015).
 //! - The driver binds contexts per host thread, and callers may use a device
 //!   from any thread, so every call pushes the device's primary context and
-//!   pops it again when done ([`Bound`]), leaving the thread's own current
+//!   pops it again when done (the `Bound` guard), leaving the thread's own current
 //!   context as it found it (GA-016).
 //! - All work goes to one non-blocking stream of our own, never the legacy
 //!   default stream, so an inference engine sharing the primary context is
