@@ -89,8 +89,15 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `program` (from `bin`) with `args`, as `postgres` when asked.
-fn run_pg(bin: &Path, as_postgres: bool, program: &str, args: &[&str]) -> Result<Output, String> {
+/// Runs `program` (from `bin`) with `args` in `dir` (the server's own
+/// directory: `postgres` may not enter ours), as `postgres` when asked.
+fn run_pg(
+    bin: &Path,
+    as_postgres: bool,
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+) -> Result<Output, String> {
     let path = bin.join(program);
     let mut command = if as_postgres {
         let mut c = Command::new("runuser");
@@ -101,6 +108,7 @@ fn run_pg(bin: &Path, as_postgres: bool, program: &str, args: &[&str]) -> Result
     };
     command
         .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
         // The server inherits neither our locale nor a PGDATA of ours.
         .env("LC_ALL", "C")
@@ -177,6 +185,7 @@ impl PgServer {
             run_pg(
                 &server.bin,
                 as_postgres,
+                &server.dir,
                 "initdb",
                 &[
                     "-D",
@@ -206,6 +215,7 @@ impl PgServer {
             let output = run_pg(
                 &server.bin,
                 as_postgres,
+                &server.dir,
                 "pg_ctl",
                 &[
                     "-D", &data_arg, "-l", &log, "-w", "-t", "60", "-o", &options, "start",
@@ -257,6 +267,7 @@ impl PgServer {
             result = run_pg(
                 &self.bin,
                 self.as_postgres,
+                &self.dir,
                 "pg_ctl",
                 &["-D", &data, "-m", "immediate", "-w", "stop"],
             )
