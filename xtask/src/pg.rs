@@ -82,3 +82,42 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    /// COL-DB-002: the throwaway server starts on 127.0.0.1, answers, and
+    /// once stopped no longer listens and its directory is gone. Without
+    /// PostgreSQL installed this says it did not run (and fails under
+    /// `VRAM_REQUIRE_POSTGRES=1`).
+    #[test]
+    fn col_db_002_throwaway_server_starts_answers_and_is_removed() {
+        if let Err(e) = pg_server::pg_bin_dir() {
+            if std::env::var(REQUIRE_POSTGRES).is_ok_and(|v| v == "1") {
+                panic!("{e}");
+            }
+            eprintln!("PostgreSQL tests did not run: {e}");
+            return;
+        }
+        let mut server = PgServer::start().unwrap();
+        let port = server.port();
+        assert_eq!(
+            pg_server::psql(&server.url(), "SELECT 40 + 2")
+                .unwrap()
+                .trim(),
+            "42"
+        );
+        assert!(server.startup().as_secs() < 60);
+        let made = pg_server::psql(&server.url(), "SHOW data_directory").unwrap();
+        let dir = std::path::PathBuf::from(made.trim());
+        assert!(dir.is_dir());
+        server.stop().unwrap();
+        assert!(!dir.exists(), "{}", dir.display());
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        // Stopping again (as Drop does) is harmless.
+        server.stop().unwrap();
+    }
+}

@@ -547,3 +547,48 @@ fn col_wit_004_concurrent_submissions_never_both_succeed() {
             .all(|a| a.kind == audit_collector::AlertKind::Rollback)
     );
 }
+
+/// COL-WIT-001: while PostgreSQL cannot be reached the answer is 503 and
+/// nothing is cosigned; once it is back, connections are made anew and the
+/// same request is cosigned from the tree stored before.
+#[test]
+fn col_wit_001_database_unavailable_is_503_and_nothing_cosigned() {
+    let Some(db) = test_database("col_wit_001_503") else {
+        return;
+    };
+    let server = std::env::var("DATABASE_URL").unwrap();
+    let log = WorkerLog::new(WORKER, 5);
+    let collector = TestCollector::start(db.url(), &witness_key("collector.test/w1"));
+    register(db.url(), &log);
+    assert!(matches!(log.submit(&collector), Outcome::Cosigned { .. }));
+    log.append(2, "a");
+    let body = log.request(5, &log.sign());
+
+    let name = db.name();
+    pg_server::psql(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    )
+    .unwrap();
+    pg_server::psql(
+        &server,
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}'"
+        ),
+    )
+    .unwrap();
+    let (status, answer) = collector.post(&body);
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("nothing was cosigned"), "{answer}");
+
+    pg_server::psql(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    )
+    .unwrap();
+    assert_eq!(witnessed(db.url(), &log.origin()), Some((5, root(&log, 5))));
+    let (status, answer) = collector.post(&body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(witnessed(db.url(), &log.origin()), Some((7, root(&log, 7))));
+    assert!(alerts(db.url()).is_empty());
+}
