@@ -24,10 +24,15 @@
 //!   committed PTX and cubins with NVRTC and `ptxas` from PyPI in a private
 //!   virtualenv; `--check` (a CI step, no download) fails when they no
 //!   longer match their source (see [`kernels`]).
+//! - `cargo xtask pg -- COMMAND...` — runs COMMAND under a throwaway
+//!   PostgreSQL (`DATABASE_URL`, `VRAM_REQUIRE_POSTGRES=1`), stopped
+//!   afterwards whatever the outcome (see [`pg`]); `ci`'s test step runs
+//!   under one too.
 
 mod gpu_bundle;
 mod kernels;
 mod mutants;
+mod pg;
 mod spec_ids;
 
 use std::process::{Command, ExitCode};
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Some("spec-ids") => spec_ids::run(&workspace_root()),
         Some("kernels") => kernels::run(&workspace_root(), args.get(1..).unwrap_or_default()),
         Some("release-features") => release_features(),
+        Some("pg") => pg::run(args.get(1..).unwrap_or_default()),
         Some("mutants") => mutants::run(&workspace_root(), args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
@@ -70,13 +76,17 @@ commands:
   spec-ids   fails when code cites a requirement ID that .specs/ does not define; lists IDs no test cites
   kernels [--check]  rebuild the GPU kernel's PTX and cubins (NVRTC/ptxas 12.4 from PyPI); --check: fail if they do not match the source
   release-features  fails if a release vramctl would be built with vram-residency's test-util feature
-  mutants [CRATE...] [--in-diff] [--shard K/N]  mutation testing with cargo-mutants; caught/missed per crate (docs/testing.md)";
+  mutants [CRATE...] [--in-diff] [--shard K/N]  mutation testing with cargo-mutants; caught/missed per crate (docs/testing.md)
+  pg -- COMMAND...  run COMMAND under a throwaway PostgreSQL (DATABASE_URL, VRAM_REQUIRE_POSTGRES=1), stopped afterwards";
 
 /// One step of a gate: a name for the summary and the cargo arguments.
 struct Step {
     name: &'static str,
     args: Vec<String>,
     env: &'static [(&'static str, &'static str)],
+    /// Runs under a throwaway PostgreSQL, started just before the step and
+    /// stopped just after, whatever its outcome.
+    postgres: bool,
 }
 
 impl Step {
@@ -85,6 +95,7 @@ impl Step {
             name,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             env: &[],
+            postgres: false,
         }
     }
 }
@@ -140,8 +151,10 @@ fn ci() -> ExitCode {
             ],
         ),
         Step {
-            // Tests that need an outside tool (sha256sum) fail, not skip.
+            // Tests that need an outside tool (sha256sum) or PostgreSQL
+            // fail, not skip.
             env: &[("VRAM_REQUIRE_TOOLS", "1")],
+            postgres: true,
             ..Step::new(
                 "test",
                 &["test", "--locked", "--workspace", "--all-features"],
@@ -270,13 +283,29 @@ fn run_steps(gate: &str, steps: &[Step]) -> ExitCode {
             step.name,
             step.args.join(" ")
         );
+        let server = if step.postgres {
+            match pg::start(step.name) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    println!("<== {}: FAILED: cannot start PostgreSQL: {e}", step.name);
+                    failed.push(step.name);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let started = Instant::now();
         let status = Command::new(&cargo)
             .current_dir(workspace_root())
             .args(&step.args)
             .envs(step.env.iter().copied())
+            .envs(server.iter().flat_map(pg::env))
             .status();
         let seconds = started.elapsed().as_secs_f64();
+        if let Some(server) = server {
+            pg::stop(server);
+        }
         match status {
             Ok(s) if s.success() => println!("<== {}: ok ({seconds:.1}s)", step.name),
             Ok(s) => {

@@ -1,7 +1,7 @@
 //! `cargo xtask spec-ids`: requirement IDs that are true.
 //!
 //! Every requirement in `.specs/*.md` is defined as `**ID**` (`SC-KEY-002`,
-//! `GA-008`, `AC-045`, `VR-VER-004`, `TL-PROOF-001`). Tests cite the IDs
+//! `GA-008`, `AC-045`, `VR-VER-004`, `TL-PROOF-001`, `COL-WIT-001`). Tests cite the IDs
 //! they cover in their names (`ac_045_...`, `ga_002_ga_015_...`,
 //! `tl_proof_001_...`), in comments (`AC-045`), or, in BDD features, as tags
 //! (`@VR-POL-001`). This check fails when anything
@@ -86,7 +86,7 @@ fn check(root: &Path) -> Result<ExitCode, String> {
 
 /// The IDs defined as `**ID**` in the spec files.
 fn defined_ids(specs: &Path) -> Result<BTreeSet<String>, String> {
-    let definition = Regex::new(r"\*\*((?:SC|GA|AC|VR|TL)(?:-[A-Z]+)?-[0-9]{3})\*\*")
+    let definition = Regex::new(r"\*\*((?:SC|GA|AC|VR|TL|COL)(?:-[A-Z]+)?-[0-9]{3})\*\*")
         .map_err(|e| e.to_string())?;
     let mut ids = BTreeSet::new();
     for file in files(specs)? {
@@ -113,10 +113,11 @@ fn defined_ids(specs: &Path) -> Result<BTreeSet<String>, String> {
 /// `ga_002_ga_015_`, `tl_proof_001_`).
 fn cited_ids(text: &str) -> BTreeSet<String> {
     // Built per call: the pattern is a constant that compiles.
-    let Ok(upper) = Regex::new(r"\b((?:SC|GA|AC|VR|TL)(?:-[A-Z]+)?-[0-9]{3})\b") else {
+    let Ok(upper) = Regex::new(r"\b((?:SC|GA|AC|VR|TL|COL)(?:-[A-Z]+)?-[0-9]{3})\b") else {
         return BTreeSet::new();
     };
-    let Ok(lower) = Regex::new(r"(?:^|[^a-z0-9])((?:sc|ga|ac|vr|tl)(?:_[a-z]+)?_[0-9]{3})") else {
+    let Ok(lower) = Regex::new(r"(?:^|[^a-z0-9])((?:sc|ga|ac|vr|tl|col)(?:_[a-z]+)?_[0-9]{3})")
+    else {
         return BTreeSet::new();
     };
     let mut ids: BTreeSet<String> = upper
@@ -184,12 +185,13 @@ mod tests {
 
     #[test]
     fn citations_in_every_form_are_found() {
-        let text = "fn ga_002_ga_015_allocates() {}\n/// AC-045 and VR-VER-004\n@SC-KEY-002\nfn sc_chunk_003_x() {}\nmac_0123 grace_100";
+        let text = "fn ga_002_ga_015_allocates() {}\n/// AC-045 and VR-VER-004\n@SC-KEY-002\nfn sc_chunk_003_x() {}\nmac_0123 grace_100\nfn col_db_001_x() {}\nprotocol_001";
         let ids: Vec<String> = cited_ids(text).into_iter().collect();
         assert_eq!(
             ids,
             [
                 "AC-045",
+                "COL-DB-001",
                 "GA-002",
                 "GA-015",
                 "SC-CHUNK-003",

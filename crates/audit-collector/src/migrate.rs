@@ -1,0 +1,166 @@
+//! The collector's schema, versioned (`COL-DB-001`).
+//!
+//! Each [`Migration`] has a version; `schema_migrations(version, name,
+//! applied_at)` records those applied. [`migrate`] applies the missing
+//! ones in one transaction, under a transaction-scoped advisory lock so
+//! that two collectors starting at once do not race: either all of them
+//! are applied or none. Running it again changes nothing. A database whose
+//! version is above [`SCHEMA_VERSION`] was migrated by a newer collector
+//! and is refused ([`CollectorError::SchemaTooNew`]), before anything is
+//! written.
+
+use tokio_postgres::Client;
+
+use crate::CollectorError;
+
+/// One step of the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Its version: 1, 2, … in order.
+    pub version: i64,
+    /// What it does, for `schema_migrations.name`.
+    pub name: &'static str,
+    /// Its SQL (several statements).
+    pub sql: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "workers, witnessed trees, alerts",
+    sql: r"
+CREATE TABLE workers (
+    origin text PRIMARY KEY CHECK (length(origin) BETWEEN 1 AND 1024),
+    vkey text NOT NULL,
+    public_key bytea NOT NULL UNIQUE CHECK (length(public_key) = 32),
+    added_at timestamptz NOT NULL DEFAULT now()
+);
+-- The tree the collector last cosigned per origin (the witness's state);
+-- changed only under the lock on the worker's row.
+CREATE TABLE witnessed (
+    origin text PRIMARY KEY REFERENCES workers (origin),
+    size bigint NOT NULL CHECK (size >= 0),
+    root bytea NOT NULL CHECK (length(root) = 32),
+    checkpoint text NOT NULL,
+    cosignature text NOT NULL,
+    cosigned_at timestamptz NOT NULL
+);
+CREATE TABLE alerts (
+    id bigserial PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT now(),
+    origin text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('unknown_origin', 'bad_signature', 'inconsistent', 'rollback')),
+    status smallint NOT NULL,
+    old_size bigint,
+    checkpoint_size bigint,
+    held_size bigint,
+    reason text NOT NULL,
+    peer text
+);
+CREATE INDEX alerts_origin_at ON alerts (origin, at);
+",
+}];
+
+/// The newest schema version this code knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A key of PostgreSQL's advisory locks for migrations ("vramcol1").
+const MIGRATION_LOCK: i64 = 0x7672_616d_636f_6c31;
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The version found.
+    pub from: i64,
+    /// The version now.
+    pub to: i64,
+    /// The versions applied, in order (empty when it was up to date).
+    pub applied: Vec<i64>,
+}
+
+/// The database's schema version (0: never migrated).
+pub async fn schema_version(client: &Client) -> Result<i64, CollectorError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| CollectorError::db("reading the schema version", &e))?;
+    if !exists {
+        return Ok(0);
+    }
+    client
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| CollectorError::db("reading the schema version", &e))
+}
+
+/// Applies every migration the database lacks, in one transaction
+/// (`COL-DB-001`).
+pub async fn migrate(client: &mut Client) -> Result<MigrationReport, CollectorError> {
+    let step =
+        |operation: &'static str| move |e: tokio_postgres::Error| CollectorError::db(operation, &e);
+    let tx = client
+        .transaction()
+        .await
+        .map_err(step("starting the migration"))?;
+    // No NOTICE for `IF NOT EXISTS` on every start.
+    tx.batch_execute(&format!(
+        "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+    ))
+    .await
+    .map_err(step("taking the migration lock"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version bigint PRIMARY KEY,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await
+    .map_err(step("creating schema_migrations"))?;
+    let from: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(step("reading the schema version"))?;
+    if from > SCHEMA_VERSION {
+        // Dropping the transaction rolls it back: nothing written.
+        return Err(CollectorError::SchemaTooNew {
+            found: from,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version > from) {
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(step("applying a migration"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .await
+        .map_err(step("recording a migration"))?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "schema migration applied"
+        );
+        applied.push(migration.version);
+    }
+    tx.commit()
+        .await
+        .map_err(step("committing the migration"))?;
+    Ok(MigrationReport {
+        from,
+        to: applied.last().copied().unwrap_or(from),
+        applied,
+    })
+}

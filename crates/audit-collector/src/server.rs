@@ -1,0 +1,126 @@
+//! The collector's HTTP service (axum on tokio): `POST /add-checkpoint`
+//! (the tlog-witness endpoint, [`crate::witness`]) and `GET /alerts`
+//! (every stored alert as JSON, oldest first).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use audit_core::tlog::{MAX_ADD_CHECKPOINT_BODY_BYTES, SignerKey, VerifierKey};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::CollectorError;
+use crate::alerts::list_alerts;
+use crate::db::{DEFAULT_MAX_CONNECTIONS, Database};
+use crate::migrate::migrate;
+use crate::witness::{Answer, WitnessService};
+
+/// A collector: the witness and its database, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    witness: Arc<WitnessService>,
+    db: Database,
+}
+
+impl Collector {
+    /// Connects to `database_url`, applies the migrations it lacks, and
+    /// makes a collector that cosigns with `witness_key`.
+    pub async fn open(database_url: &str, witness_key: SignerKey) -> Result<Self, CollectorError> {
+        let db = Database::new(database_url, DEFAULT_MAX_CONNECTIONS)?;
+        let mut connection = db.get().await?;
+        let report = migrate(&mut connection).await?;
+        connection.release();
+        tracing::info!(from = report.from, to = report.to, "database schema ready");
+        Ok(Self {
+            witness: Arc::new(WitnessService::new(witness_key, db.clone())),
+            db,
+        })
+    }
+
+    /// Its cosigner verifier key: what workers list as a witness.
+    pub fn verifier_key(&self) -> VerifierKey {
+        self.witness.verifier_key()
+    }
+
+    /// Its routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/add-checkpoint", post(add_checkpoint))
+            .route("/alerts", get(alerts))
+            .layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BODY_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CollectorError> {
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| CollectorError::Serve {
+            address,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn respond(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, answer.content_type)],
+        answer.body,
+    )
+        .into_response()
+}
+
+async fn add_checkpoint(
+    State(collector): State<Collector>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    respond(
+        collector
+            .witness
+            .add_checkpoint(&body, Some(peer.to_string()))
+            .await,
+    )
+}
+
+async fn alerts(State(collector): State<Collector>) -> Response {
+    let listed = match collector.db.get().await {
+        Ok(connection) => {
+            let listed = list_alerts(&*connection, None).await;
+            connection.release();
+            listed
+        }
+        Err(e) => Err(e),
+    };
+    match listed {
+        Ok(alerts) => axum::Json(alerts).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "GET /alerts failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "the collector's database is unavailable; try again later\n",
+            )
+                .into_response()
+        }
+    }
+}

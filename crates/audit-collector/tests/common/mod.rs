@@ -1,0 +1,289 @@
+//! Helpers of the collector's tests: a real PostgreSQL database per test
+//! (`test-support/pg_server.rs`), a collector serving real HTTP on
+//! 127.0.0.1, worker logs signed with real log keys, the binary.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../../../../test-support/pg_server.rs"]
+pub mod pg_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use audit_collector::Collector;
+use audit_collector::witness_key::generate_witness_key;
+use audit_core::tlog::{SignerKey, VerifierKey};
+use audit_core::{AuditEvent, AuditLog, Severity};
+use seal_crypto::WorkerSecret;
+
+pub use pg_server::test_database;
+
+/// The worker of most tests.
+pub const WORKER: &str = "worker-c";
+
+/// The worker secret of the test logs (the collector never sees it).
+pub fn secret() -> WorkerSecret {
+    WorkerSecret::new(b"an-operator-secret-of-at-least-32-bytes!").unwrap()
+}
+
+/// A multi-threaded runtime for the async parts of a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A connection to `url`.
+pub async fn client(url: &str) -> tokio_postgres::Client {
+    audit_collector::db::connect_url(url).await.unwrap()
+}
+
+/// A collector serving real HTTP on 127.0.0.1 (port 0), on its own
+/// runtime; stopped when dropped.
+pub struct TestCollector {
+    pub url: String,
+    pub vkey: VerifierKey,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestCollector {
+    /// Migrates `database_url` and serves a collector cosigning with `key`.
+    pub fn start(database_url: &str, key: &SignerKey) -> Self {
+        let runtime = runtime();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (url, vkey) = runtime.block_on(async {
+            let collector = Collector::open(database_url, key.clone()).await.unwrap();
+            let vkey = collector.verifier_key();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move {
+                collector
+                    .serve(listener, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+            (url, vkey)
+        });
+        Self {
+            url,
+            vkey,
+            runtime: Some(runtime),
+            stop: Some(stop),
+        }
+    }
+
+    /// The `URL=VKEY` form workers are given.
+    pub fn witness(&self) -> audit_ship::witness::Witness {
+        audit_ship::witness::Witness::new(&self.url, &self.vkey).unwrap()
+    }
+
+    /// POSTs `body` to `/add-checkpoint`: status and body.
+    pub fn post(&self, body: &[u8]) -> (u16, String) {
+        post(&self.url, body)
+    }
+
+    /// `GET /alerts` as JSON.
+    pub fn alerts(&self) -> serde_json::Value {
+        let response = ureq_get(&format!("{}/alerts", self.url));
+        serde_json::from_str(&response).unwrap()
+    }
+}
+
+impl Drop for TestCollector {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// POSTs `body` to `URL/add-checkpoint` with the witness client's HTTP.
+pub fn post(url: &str, body: &[u8]) -> (u16, String) {
+    let response = audit_ship::http::post(
+        &format!("{url}/add-checkpoint"),
+        "text/plain; charset=utf-8",
+        body,
+        Duration::from_secs(30),
+        64 * 1024,
+    )
+    .unwrap();
+    (response.status, String::from_utf8(response.body).unwrap())
+}
+
+/// One raw HTTP/1.1 exchange: the response's head (lower-cased) and body.
+pub fn raw(url: &str, method: &str, body: &[u8]) -> (String, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// `GET url`, which must answer 200 with JSON: the body.
+pub fn ureq_get(url: &str) -> String {
+    let (head, body) = raw(url, "GET", b"");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    body
+}
+
+/// A new witness key for the collector.
+pub fn witness_key(name: &str) -> SignerKey {
+    generate_witness_key(name).unwrap()
+}
+
+/// A worker's audit log and its log key.
+pub struct WorkerLog {
+    dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub worker: String,
+    pub key: SignerKey,
+}
+
+impl WorkerLog {
+    /// A log of `worker` with `records` records, its key new.
+    pub fn new(worker: &str, records: u64) -> Self {
+        Self::with_key(
+            worker,
+            records,
+            audit_core::generate_log_key(worker).unwrap(),
+        )
+    }
+
+    /// A log of `worker` with `records` records, signed by `key`.
+    pub fn with_key(worker: &str, records: u64, key: SignerKey) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let log = Self {
+            dir,
+            db,
+            worker: worker.to_owned(),
+            key,
+        };
+        log.append(records, "a");
+        log
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn origin(&self) -> String {
+        audit_core::log_origin(&self.worker).unwrap()
+    }
+
+    pub fn vkey(&self) -> VerifierKey {
+        self.key.verifier_key()
+    }
+
+    pub fn open(&self) -> AuditLog {
+        AuditLog::open(&self.db, &self.worker, &secret()).unwrap()
+    }
+
+    /// Appends `n` events; `tag` makes two logs' records differ.
+    pub fn append(&self, n: u64, tag: &str) {
+        let mut log = self.open();
+        for i in 0..n {
+            log.append(
+                &AuditEvent::custom(
+                    "TestEvent",
+                    Severity::Low,
+                    Some("shard-0"),
+                    serde_json::json!({ "i": i, "tag": tag }),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        }
+    }
+
+    /// Signs a checkpoint of the whole tree with its key: the note.
+    pub fn sign(&self) -> String {
+        self.open().signed_checkpoint(&self.key).unwrap()
+    }
+
+    /// The add-checkpoint body from `old` to the checkpoint `note`.
+    pub fn request(&self, old: u64, note: &str) -> Vec<u8> {
+        self.open()
+            .add_checkpoint_request(old, Some(note))
+            .unwrap()
+            .to_bytes()
+    }
+
+    /// The tree size.
+    pub fn size(&self) -> u64 {
+        self.open().tree_size().unwrap()
+    }
+
+    /// Submits the latest checkpoint (signed now) to `collector` with the
+    /// real witness client.
+    pub fn submit(&self, collector: &TestCollector) -> audit_ship::witness::Outcome {
+        let note = self.sign();
+        let mut log = self.open();
+        let size = log.tree_size().unwrap();
+        audit_ship::witness::submit(
+            &mut log,
+            &collector.witness(),
+            &note,
+            size,
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    }
+}
+
+/// The `vram-auditd` binary, no `DATABASE_URL`/`RUST_LOG` of the caller's.
+pub fn auditd() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vram-auditd"));
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE");
+    command
+}
+
+/// Runs `vram-auditd --database-url URL ARGS`.
+pub fn auditd_on(url: &str, args: &[&str]) -> Output {
+    auditd()
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Standard output then standard error.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
