@@ -473,5 +473,6 @@ mod tests {
         assert!(validate_worker_id("").is_err());
         assert!(validate_worker_id("a\u{0}").is_err());
         assert!(validate_worker_id(&"w".repeat(129)).is_err());
+        assert!(validate_worker_id(&"w".repeat(MAX_WORKER_ID_BYTES)).is_ok());
     }
 }

@@ -389,6 +389,30 @@ mod tests {
 
     use super::*;
 
+    /// AC-089: a dropped record's placeholder leaf is `SHA-256(0x00 || E)`
+    /// with `E` written out here byte by byte from the spec, and depends
+    /// on both the worker id and the seq.
+    #[test]
+    fn ac_089_dropped_leaves_are_the_specified_encoding() {
+        let domain = b"vram-residency/audit-leaf-dropped";
+        let mut e = Vec::new();
+        e.extend_from_slice(&(domain.len() as u64).to_be_bytes());
+        e.extend_from_slice(domain);
+        e.extend_from_slice(&1u16.to_be_bytes());
+        e.push(1);
+        e.extend_from_slice(&2u64.to_be_bytes());
+        e.extend_from_slice(b"w7");
+        e.push(2);
+        e.extend_from_slice(&8u64.to_be_bytes());
+        e.extend_from_slice(&5u64.to_be_bytes());
+        let mut leaf_data = vec![0u8];
+        leaf_data.extend_from_slice(&e);
+        let expected = seal_crypto::sha256(&leaf_data);
+        assert_eq!(dropped_leaf_hash("w7", 5).as_bytes(), expected.as_bytes());
+        assert_ne!(dropped_leaf_hash("w7", 6), dropped_leaf_hash("w7", 5));
+        assert_ne!(dropped_leaf_hash("w8", 5), dropped_leaf_hash("w7", 5));
+    }
+
     /// AC-088: the frontier writes exactly the stored-hash layout and its
     /// root is the RFC 6962 root.
     #[test]
