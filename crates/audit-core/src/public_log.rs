@@ -134,6 +134,45 @@ impl PublicLog {
         raw.map(AuditRecord::from_raw).transpose()
     }
 
+    /// The records `from..=to` the file holds, in order (a range beyond
+    /// the head, or below records retention dropped, gives fewer). One
+    /// query; the caller bounds the range, and so the memory.
+    pub fn records(&self, from: u64, to: u64) -> Result<Vec<AuditRecord>, AuditError> {
+        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+            ))
+            .map_err(AuditError::storage("reading records"))?;
+        let raws = stmt
+            .query_map([bound(from), bound(to)], read_raw)
+            .map_err(AuditError::storage("reading records"))?;
+        let mut out = Vec::new();
+        for raw in raws {
+            let raw = raw.map_err(AuditError::storage("reading records"))?;
+            out.push(AuditRecord::from_raw(raw)?);
+        }
+        Ok(out)
+    }
+
+    /// The root of the tree's first `size` leaves, from the stored hashes
+    /// (what a checkpoint of that size signs). `size` must not exceed
+    /// [`Self::tree_size`].
+    pub fn tree_root(&self, size: u64) -> Result<tlog::Hash, AuditError> {
+        let held = self.tree_size()?;
+        if size > held {
+            return Err(AuditError::Proof {
+                reason: format!("the tree holds {held} leaves, not {size}"),
+            });
+        }
+        tlog::tree_root(&crate::tree::TreeStore::new(&self.conn), size).map_err(|e| {
+            AuditError::Proof {
+                reason: e.to_string(),
+            }
+        })
+    }
+
     /// The C2SP `tlog-proof` of record `seq`, as
     /// [`crate::AuditLog::tlog_proof`] gives it.
     pub fn tlog_proof(
