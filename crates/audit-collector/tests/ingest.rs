@@ -621,3 +621,86 @@ fn col_ship_002_collector_killed_and_restarted_nothing_lost_or_duplicated() {
     assert_complete(db.url(), &log, 15_700);
     drop(collector);
 }
+
+/// The `vramctl` binary cargo built beside this test binary, if it did
+/// (`cargo test --workspace` and `cargo xtask ci` build it; `cargo test -p
+/// audit-collector` alone may not).
+fn vramctl() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("vramctl");
+    path.is_file().then_some(path)
+}
+
+/// COL-SHIP-005: `vramctl audit ship DB --collector URL --key FILE --batch
+/// N --once` ships the log and exits 0 (again: nothing to send, exit 0);
+/// a forked log is refused, exit 1, the alert named; a collector that
+/// cannot be reached is exit 2.
+#[test]
+fn col_ship_005_vramctl_audit_ship_once() {
+    let Some(db) = test_database("col_ship_005") else {
+        return;
+    };
+    let Some(vramctl) = vramctl() else {
+        eprintln!(
+            "COL-SHIP-005: vramctl was not built beside this test (cargo build -p vramctl); did not run"
+        );
+        return;
+    };
+    let log = WorkerLog::new(WORKER, 0);
+    log.append_many(2_500, "a");
+    register(db.url(), &log);
+    let key_file = log.dir().join("log.key");
+    audit_core::save_log_key(&key_file, &log.key).unwrap();
+    let collector = TestCollector::start(db.url(), &witness_key("collector.test/w1"));
+    let ship = |db: &std::path::Path, url: &str| {
+        std::process::Command::new(&vramctl)
+            .args(["audit", "ship"])
+            .arg(db)
+            .args([
+                "--collector",
+                url,
+                "--batch",
+                "1000",
+                "--once",
+                "--timeout-ms",
+                "5000",
+            ])
+            .arg("--key")
+            .arg(&key_file)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = ship(&log.db, &collector.url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "shipped: 2500 records in 3 batches; the collector holds 2500 of the 2500 records"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert_complete(db.url(), &log, 2_500);
+    let out = ship(&log.db, &collector.url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("shipped: 0 records in 0 batches"),
+        "{}",
+        text(&out)
+    );
+
+    let fork = WorkerLog::with_key(WORKER, 0, log.key.clone());
+    fork.append_many(2_600, "fork");
+    let out = ship(&fork.db, &collector.url);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("alert: inconsistent"), "{}", text(&out));
+    assert_complete(db.url(), &log, 2_500);
+
+    let unused = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", probe.local_addr().unwrap())
+    };
+    let out = ship(&log.db, &unused);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unavailable"), "{}", text(&out));
+}
