@@ -15,8 +15,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use audit_collector::AlertKind;
@@ -504,45 +502,6 @@ fn col_ship_001_without_a_key_batches_end_at_stored_checkpoints() {
     assert_complete(db.url(), &log, 12);
 }
 
-/// A `vram-auditd serve` process on a fixed address.
-struct Auditd {
-    child: Child,
-}
-
-impl Auditd {
-    fn start(database_url: &str, key_file: &std::path::Path, listen: &str) -> Self {
-        let mut child = auditd()
-            .arg("--database-url")
-            .arg(database_url)
-            .arg("--witness-key")
-            .arg(key_file)
-            .args(["serve", "--listen", listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        assert!(first.starts_with("listening on http://"), "{first}");
-        Self { child }
-    }
-
-    /// SIGKILL: no graceful shutdown, whatever is in flight.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Auditd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// COL-SHIP-002, COL-SHIP-003, COL-ING-006: the shipper on its own thread
 /// follows a log while the worker writes; the `vram-auditd` process is
 /// killed (SIGKILL) in the middle of the run and restarted on the same
@@ -560,18 +519,8 @@ fn col_ship_002_collector_killed_and_restarted_nothing_lost_or_duplicated() {
     log.append_many(12_000, "a");
     register(db.url(), &log);
     let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("witness.key");
-    let out = auditd()
-        .args(["keygen", "--out"])
-        .arg(&key_file)
-        .args(["--name", "collector.test/w1"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let key_file = witness_key_file(keys.path());
+    let listen = free_address();
     let url = format!("http://{listen}");
     let collector = Auditd::start(db.url(), &key_file, &listen);
 

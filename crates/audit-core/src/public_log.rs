@@ -56,8 +56,25 @@ impl PublicLog {
     /// origin are the file's (its `meta` row).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let path = path.as_ref();
-        let snapshot = reader::open(path)?;
-        let conn = snapshot.conn;
+        Self::with_connection(path, reader::open(path)?.conn)
+    }
+
+    /// Opens the log at `path` to follow it while its writer appends
+    /// (a shipper, a monitor): an ordinary read-only SQLite connection,
+    /// never a snapshot in memory, so what it holds is what a query needs
+    /// whatever the file's size. It reads one state of the log (a read
+    /// transaction, from its first read until it is dropped: drop it and
+    /// open it again to see newer records; held open, it keeps the writer
+    /// from checkpointing past that state). It never writes the database or its `-wal` (it
+    /// cannot checkpoint or delete them), but SQLite may create or update
+    /// the `-shm` index beside them: where the file is evidence to keep
+    /// byte for byte, use [`Self::open`]. Errors as for [`Self::open`].
+    pub fn open_live(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref();
+        Self::with_connection(path, reader::open_live(path)?)
+    }
+
+    fn with_connection(path: &Path, conn: Connection) -> Result<Self, AuditError> {
         let damaged = |detail| AuditError::Damaged {
             path: path.display().to_string(),
             detail,

@@ -41,8 +41,8 @@ pub(crate) struct Snapshot {
     pub reopen: Option<String>,
 }
 
-/// Opens `path` for reading only (see the module docs).
-pub(crate) fn open(path: &Path) -> Result<Snapshot, AuditError> {
+/// Checks that `path` is a regular file.
+fn require_file(path: &Path) -> Result<(), AuditError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => AuditError::not_found(path),
         _ => AuditError::Io {
@@ -56,6 +56,31 @@ pub(crate) fn open(path: &Path) -> Result<Snapshot, AuditError> {
             detail: "it is not a regular file".to_owned(),
         });
     }
+    Ok(())
+}
+
+/// Opens `path` through an ordinary read-only connection, sharing SQLite's
+/// locks and `-shm` index with a live writer: no snapshot in memory, and
+/// never a write to the database or its `-wal` (for a follower such as a
+/// shipper; `PublicLog::open_live`). A read transaction is begun, so
+/// every read through the connection sees one state of the log, the one
+/// committed at its first read, until it is closed.
+pub(crate) fn open_live(path: &Path) -> Result<Connection, AuditError> {
+    require_file(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(AuditError::storage("opening the log read-only"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(AuditError::storage("opening the log read-only"))?;
+    read_only(&conn)?;
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(AuditError::storage("opening the log read-only"))?;
+    Ok(conn)
+}
+
+/// Opens `path` for reading only (see the module docs).
+pub(crate) fn open(path: &Path) -> Result<Snapshot, AuditError> {
+    require_file(path)?;
     let wal = wal_path(path);
     let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
     if wal_len == 0 {
@@ -84,6 +109,8 @@ pub(crate) fn open_uri(uri: &str) -> Result<Connection, AuditError> {
     let conn = Connection::open_with_flags(uri, flags)
         .map_err(AuditError::storage("opening the log read-only"))?;
     read_only(&conn)?;
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(AuditError::storage("opening the log read-only"))?;
     Ok(conn)
 }
 

@@ -2,9 +2,10 @@
 //! audit log and sends its records to the fleet collector's `POST /ingest`
 //! in batches, each ending at a signed checkpoint.
 //!
-//! It reads the log as anyone holding the file may ([`PublicLog`]: no
-//! secret, a read-only snapshot opened afresh each round, so the worker's
-//! writer is never locked out or slowed), asks the collector how many
+//! It reads the log as anyone holding the file may
+//! ([`PublicLog::open_live`]: no secret, an ordinary read-only SQLite
+//! connection and one read transaction per round, never a copy of the file
+//! in memory; the worker's writer is never locked out or slowed), asks the collector how many
 //! records it holds (`GET /workers/{origin}/size`), and sends the next at
 //! most [`ShipConfig::batch`] records from there. Memory is one batch,
 //! whatever the backlog. A batch ends at a signed checkpoint of its last
@@ -378,7 +379,7 @@ impl Shipper {
     /// One round: looks at the log, asks the collector what it holds if
     /// not known, sends at most one batch.
     pub fn step(&mut self) -> Result<Step, ShipError> {
-        let log = PublicLog::open(&self.db)?;
+        let log = PublicLog::open_live(&self.db)?;
         let origin = log.origin().to_owned();
         if let Some(key) = &self.key
             && key.name() != origin

@@ -12,6 +12,7 @@
 #[path = "../../../../test-support/pg_server.rs"]
 pub mod pg_server;
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -385,4 +386,62 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A `vram-auditd serve` process on a fixed address.
+pub struct Auditd {
+    child: std::process::Child,
+}
+
+impl Auditd {
+    pub fn start(database_url: &str, key_file: &std::path::Path, listen: &str) -> Self {
+        let mut child = auditd()
+            .arg("--database-url")
+            .arg(database_url)
+            .arg("--witness-key")
+            .arg(key_file)
+            .args(["serve", "--listen", listen])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with("listening on http://"), "{first}");
+        Self { child }
+    }
+
+    /// SIGKILL: no graceful shutdown, whatever is in flight.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Auditd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A witness key file made by `vram-auditd keygen` in `dir`.
+pub fn witness_key_file(dir: &Path) -> PathBuf {
+    let key_file = dir.join("witness.key");
+    let out = auditd()
+        .args(["keygen", "--out"])
+        .arg(&key_file)
+        .args(["--name", "collector.test/w1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    key_file
+}
+
+/// A loopback address nothing listens on (now).
+pub fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
 }
