@@ -211,3 +211,62 @@ impl PublicLog {
             .add_checkpoint_request(old_size, checkpoint_note)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use seal_crypto::WorkerSecret;
+
+    use super::*;
+    use crate::{AuditEvent, AuditLog};
+
+    fn bytes(path: &Path, suffix: &str) -> Vec<u8> {
+        std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default()
+    }
+
+    /// AC-111: a live reader beside an open writer reads one state of the
+    /// log (the records, the tree root, the size agree) until it is opened
+    /// again; it never changes the database or its `-wal`; its range and
+    /// root are the writer's.
+    #[test]
+    fn ac_111_open_live_reads_one_state_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let mut log =
+            AuditLog::open(&path, "worker-1", &WorkerSecret::new(&[7u8; 32]).unwrap()).unwrap();
+        let events: Vec<AuditEvent> = (0..10)
+            .map(|i| AuditEvent::seal_verified(&format!("shard-{i}"), 0))
+            .collect();
+        log.append_batch(&events).unwrap();
+        let (db, wal) = (bytes(&path, ""), bytes(&path, "-wal"));
+        assert!(!wal.is_empty());
+
+        let live = PublicLog::open_live(&path).unwrap();
+        assert_eq!(live.tree_size().unwrap(), 10);
+        log.append_batch(&events).unwrap();
+        let (db, wal) = {
+            // The writer moved on; the live reader still sees 10 records.
+            assert_eq!(live.tree_size().unwrap(), 10);
+            assert_eq!(live.records(1, 20).unwrap().len(), 10);
+            assert_eq!(live.tree_root(10).unwrap(), log.tree_root(10).unwrap());
+            assert!(live.tree_root(11).is_err());
+            assert_ne!((bytes(&path, ""), bytes(&path, "-wal")), (db, wal));
+            (bytes(&path, ""), bytes(&path, "-wal"))
+        };
+        drop(live);
+        let live = PublicLog::open_live(&path).unwrap();
+        assert_eq!(live.tree_size().unwrap(), 20);
+        let records = live.records(5, 14).unwrap();
+        assert_eq!(records.len(), 10);
+        assert_eq!(records[0], log.get(5).unwrap().unwrap());
+        assert_eq!(records[9].seq, 14);
+        assert_eq!(live.tree_root(20).unwrap(), log.tree_root(20).unwrap());
+        drop(live);
+        assert_eq!((bytes(&path, ""), bytes(&path, "-wal")), (db, wal));
+        assert!(matches!(
+            PublicLog::open_live(dir.path().join("missing.db")),
+            Err(AuditError::NotFound { .. })
+        ));
+    }
+}
