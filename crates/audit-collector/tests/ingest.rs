@@ -653,3 +653,112 @@ fn col_ship_005_vramctl_audit_ship_once() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("unavailable"), "{}", text(&out));
 }
+
+/// COL-ING-006: batches of one origin racing through two collectors on the
+/// same database — the same batch six times, and overlapping ones — are
+/// serialized by the lock on the worker's row: every record is stored
+/// exactly once, the stored counts add up, and the tree held is the
+/// worker's.
+#[test]
+fn col_ing_006_racing_batches_through_two_collectors_store_each_record_once() {
+    let Some(db) = test_database("col_ing_006_race") else {
+        return;
+    };
+    let log = WorkerLog::new(WORKER, 0);
+    log.append_many(300, "a");
+    register(db.url(), &log);
+    let key = witness_key("collector.test/w1");
+    let one = TestCollector::start(db.url(), &key);
+    let two = TestCollector::start(db.url(), &key);
+    let bodies = [
+        log.batch(1, 100, &log.note_at(100, &log.key)),
+        log.batch(1, 100, &log.note_at(100, &log.key)),
+        log.batch(1, 100, &log.note_at(100, &log.key)),
+        log.batch(1, 200, &log.note_at(200, &log.key)),
+        log.batch(1, 200, &log.note_at(200, &log.key)),
+        log.batch(1, 300, &log.note_at(300, &log.key)),
+    ];
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(bodies.len()));
+    let threads: Vec<_> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let url = if i % 2 == 0 {
+                one.url.clone()
+            } else {
+                two.url.clone()
+            };
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                ingest(&url, &body)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, serde_json::Value)> =
+        threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let stored: u64 = answers
+        .iter()
+        .map(|(status, answer)| {
+            assert_eq!(*status, 200, "{answers:?}");
+            answer["stored"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(stored, 300, "{answers:?}");
+    assert_complete(db.url(), &log, 300);
+    assert!(alerts(db.url()).is_empty());
+}
+
+/// COL-ING-006: while PostgreSQL cannot be reached a batch is 503 and
+/// nothing is stored; the shipper counts it as a failure to retry, and
+/// once the database is back the same batch is stored.
+#[test]
+fn col_ing_006_database_unavailable_is_503_and_nothing_stored() {
+    let Some(db) = test_database("col_ing_006_503") else {
+        return;
+    };
+    let server = std::env::var("DATABASE_URL").unwrap();
+    let log = WorkerLog::new(WORKER, 0);
+    log.append_many(50, "a");
+    register(db.url(), &log);
+    let collector = TestCollector::start(db.url(), &witness_key("collector.test/w1"));
+    let body = log.batch(1, 50, &log.note_at(50, &log.key));
+    let name = db.name();
+    pg_server::psql(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    )
+    .unwrap();
+    pg_server::psql(
+        &server,
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}'"
+        ),
+    )
+    .unwrap();
+    let (status, answer) = ingest(&collector.url, &body);
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was stored"),
+        "{answer}"
+    );
+    let mut shipper =
+        Shipper::new(&log.db, config(&collector.url, 100), Some(log.key.clone())).unwrap();
+    let failed = shipper.ship_until_caught_up().unwrap_err();
+    assert!(failed.is_retriable(), "{failed:?}");
+    assert_eq!(shipper.status().failures, 1);
+
+    pg_server::psql(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    )
+    .unwrap();
+    assert_eq!(rows(db.url(), &log.origin()).0, 0);
+    let (status, answer) = ingest(&collector.url, &body);
+    assert_eq!((status, &answer["stored"]), (200, &50.into()), "{answer}");
+    assert_eq!(shipper.ship_until_caught_up().unwrap(), 50);
+    assert_complete(db.url(), &log, 50);
+}
