@@ -54,7 +54,7 @@ pub mod server;
 pub mod witness;
 pub mod witness_key;
 
-pub use alerts::{Alert, AlertKind};
+pub use alerts::{Alert, AlertKind, Endpoint};
 pub use error::CollectorError;
 pub use migrate::{MigrationReport, SCHEMA_VERSION};
 pub use registry::Worker;

@@ -204,12 +204,14 @@ fn col_reg_001_worker_add_and_list_from_the_command_line() {
         "{shown}"
     );
     assert!(shown.contains("nothing cosigned yet"), "{shown}");
+    assert!(shown.contains("0 records held"), "{shown}");
 
     let out = auditd_on(db.url(), &["worker", "list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["origin"], log.origin().as_str());
     assert_eq!(listed[0]["vkey"], vkey.as_str());
     assert!(listed[0]["witnessed_size"].is_null());
+    assert_eq!(listed[0]["records_held"], 0);
 
     // Without a database URL: a message that says how to give one.
     let out = auditd().args(["worker", "list"]).output().unwrap();

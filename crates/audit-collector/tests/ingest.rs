@@ -146,6 +146,9 @@ fn col_ing_001_ship_25000_records_every_row_once_root_equal() {
         N as f64 / elapsed.as_secs_f64()
     );
     assert_complete(db.url(), &log, N);
+    let out = auditd_on(db.url(), &["worker", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["records_held"], N);
     let note = log.sign();
     assert_eq!(held(db.url(), &log.origin()).unwrap().1, root_of(&note));
 
@@ -346,6 +349,15 @@ fn col_ing_004_rewritten_history_is_422_and_an_alert() {
     let listed = collector.alerts();
     assert_eq!(listed[0]["endpoint"], "ingest");
     assert_eq!(listed[0]["kind"], "inconsistent");
+    let out = auditd_on(db.url(), &["alerts"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(shown.lines().count(), 3, "{shown}");
+    assert!(
+        shown.contains("ALERT inconsistent (422) vram-residency/audit/worker-c old 14 size 25 held 20 from 127.0.0.1:"),
+        "{shown}"
+    );
+    assert!(shown.contains(" on ingest: record 15 differs"), "{shown}");
 }
 
 /// COL-ING-004, COL-SHIP-004: a log cut back and written again, shipped by
