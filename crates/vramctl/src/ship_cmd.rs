@@ -79,9 +79,10 @@ pub fn run(args: &ShipArgs) -> Result<(), CliError> {
         let held = shipper.ship_until_caught_up().map_err(|e| refused(&e))?;
         let status = shipper.status();
         outln!(
-            "shipped: {} records in {} batches; the collector holds {held} of the {} records of {}; {} behind",
+            "shipped: {} records in {} batch{}; the collector holds {held} of the {} records of {}; {} behind",
             status.records_stored,
             status.batches,
+            if status.batches == 1 { "" } else { "es" },
             status.local_size,
             status.origin.as_deref().unwrap_or("?"),
             status.records_behind
