@@ -434,6 +434,9 @@ impl Shipper {
             (held + 1, local.min(held + self.config.batch))
         };
         let Some((to, note)) = self.checkpoint(&log, from, to)? else {
+            if held > local {
+                return Err(ShipError::CollectorAhead { held, local });
+            }
             return Ok(Step::Waiting {
                 reason: format!(
                     "no signed checkpoint of {from} to {to} records to end a batch at: sign one (`vramctl audit checkpoint DB --key FILE`) or give the shipper the log key"
@@ -483,6 +486,12 @@ impl Shipper {
             detail: format!("POST {url}: {e}"),
         })?;
         let status = response.status;
+        if status == 413 {
+            return Err(ShipError::Protocol(format!(
+                "413: the batch of records {from} to {to} ({} bytes) is larger than the collector takes; ship with a smaller batch",
+                body.len()
+            )));
+        }
         if status >= 500 {
             return Err(ShipError::Unavailable {
                 detail: format!("POST {url}: status {status}"),
