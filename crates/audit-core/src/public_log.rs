@@ -60,15 +60,18 @@ impl PublicLog {
     }
 
     /// Opens the log at `path` to follow it while its writer appends
-    /// (a shipper, a monitor): an ordinary read-only SQLite connection,
-    /// never a snapshot in memory, so what it holds is what a query needs
-    /// whatever the file's size. It reads one state of the log (a read
-    /// transaction, from its first read until it is dropped: drop it and
-    /// open it again to see newer records; held open, it keeps the writer
-    /// from checkpointing past that state). It never writes the database or its `-wal` (it
-    /// cannot checkpoint or delete them), but SQLite may create or update
-    /// the `-shm` index beside them: where the file is evidence to keep
-    /// byte for byte, use [`Self::open`]. Errors as for [`Self::open`].
+    /// (a shipper, a monitor), never as a snapshot in memory, so what it
+    /// holds is what a query needs whatever the file's size. While a
+    /// `-wal` exists (a writer has the log open), through an ordinary
+    /// read-only SQLite connection in one read transaction: it reads one
+    /// state of the log, from its first read until it is dropped (drop it
+    /// and open it again to see newer records; held open, it keeps the
+    /// writer from checkpointing past that state), never writes,
+    /// checkpoints or deletes the database or its `-wal`, and shares the
+    /// writer's `-shm` index, which SQLite may update. A log closed cleanly
+    /// (no `-wal`) is opened `immutable`, and nothing is created beside it.
+    /// Where the file is evidence to keep byte for byte, use
+    /// [`Self::open`]. Errors as for [`Self::open`].
     pub fn open_live(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let path = path.as_ref();
         Self::with_connection(path, reader::open_live(path)?)
@@ -228,7 +231,8 @@ mod tests {
     /// AC-111: a live reader beside an open writer reads one state of the
     /// log (the records, the tree root, the size agree) until it is opened
     /// again; it never changes the database or its `-wal`; its range and
-    /// root are the writer's.
+    /// root are the writer's; once the writer has closed the log, it
+    /// creates no file beside it.
     #[test]
     fn ac_111_open_live_reads_one_state_beside_the_writer() {
         let dir = tempfile::tempdir().unwrap();
@@ -264,6 +268,22 @@ mod tests {
         assert_eq!(live.tree_root(20).unwrap(), log.tree_root(20).unwrap());
         drop(live);
         assert_eq!((bytes(&path, ""), bytes(&path, "-wal")), (db, wal));
+        // The writer closed: no -wal, and a live reader creates nothing.
+        drop(log);
+        let listing = || {
+            let mut names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = (listing(), bytes(&path, ""));
+        let live = PublicLog::open_live(&path).unwrap();
+        assert_eq!(live.tree_size().unwrap(), 20);
+        assert_eq!(live.records(20, 20).unwrap().len(), 1);
+        drop(live);
+        assert_eq!((listing(), bytes(&path, "")), before);
         assert!(matches!(
             PublicLog::open_live(dir.path().join("missing.db")),
             Err(AuditError::NotFound { .. })

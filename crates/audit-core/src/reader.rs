@@ -59,14 +59,20 @@ fn require_file(path: &Path) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// Opens `path` through an ordinary read-only connection, sharing SQLite's
-/// locks and `-shm` index with a live writer: no snapshot in memory, and
-/// never a write to the database or its `-wal` (for a follower such as a
-/// shipper; `PublicLog::open_live`). A read transaction is begun, so
-/// every read through the connection sees one state of the log, the one
-/// committed at its first read, until it is closed.
+/// Opens `path` for a follower such as a shipper (`PublicLog::open_live`),
+/// never as a snapshot in memory. Where a `-wal` file exists (a writer has
+/// the log open, or did not close it), through an ordinary read-only
+/// connection sharing SQLite's locks and `-shm` index with the writer,
+/// which never writes the database or its `-wal`; a read transaction is
+/// begun, so every read sees one state of the log, the one committed at
+/// its first read, until the connection is closed. Where none exists (the
+/// log was closed cleanly), `immutable` as [`open`] does, so no `-wal` or
+/// `-shm` is created beside a log nobody has open.
 pub(crate) fn open_live(path: &Path) -> Result<Connection, AuditError> {
     require_file(path)?;
+    if !wal_path(path).exists() {
+        return open_uri(&immutable_uri(path));
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(AuditError::storage("opening the log read-only"))?;
