@@ -501,6 +501,7 @@ impl Shipper {
         match (status, reply.size) {
             (200, Some(size)) => {
                 self.acknowledged = Some(size);
+                let mut behind = 0;
                 self.update(|s| {
                     s.acknowledged = Some(size);
                     s.records_behind = s.local_size.saturating_sub(size);
@@ -508,12 +509,14 @@ impl Shipper {
                     s.records_stored += reply.stored;
                     s.failures = 0;
                     s.last_error = None;
+                    behind = s.records_behind;
                 });
                 tracing::info!(
                     from,
                     to,
                     stored = reply.stored,
                     held = size,
+                    records_behind = behind,
                     "audit batch shipped"
                 );
                 Ok(Step::Shipped {
