@@ -774,3 +774,46 @@ fn col_ing_006_database_unavailable_is_503_and_nothing_stored() {
     assert_eq!(shipper.ship_until_caught_up().unwrap(), 50);
     assert_complete(db.url(), &log, 50);
 }
+
+/// COL-SHIP-005: without `--once`, `vramctl audit ship` follows the log:
+/// records the worker appends later reach the collector while it runs.
+#[test]
+fn col_ship_005_vramctl_audit_ship_follows_the_log() {
+    let Some(db) = test_database("col_ship_005_follow") else {
+        return;
+    };
+    let Some(vramctl) = vramctl() else {
+        eprintln!(
+            "COL-SHIP-005: vramctl was not built beside this test (cargo build -p vramctl); did not run"
+        );
+        return;
+    };
+    let log = WorkerLog::new(WORKER, 0);
+    log.append_many(300, "a");
+    register(db.url(), &log);
+    let key_file = log.dir().join("log.key");
+    audit_core::save_log_key(&key_file, &log.key).unwrap();
+    let collector = TestCollector::start(db.url(), &witness_key("collector.test/w1"));
+    let mut child = std::process::Command::new(&vramctl)
+        .args(["audit", "ship"])
+        .arg(&log.db)
+        .args(["--collector", &collector.url, "--interval-ms", "50"])
+        .arg("--key")
+        .arg(&key_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held_size = || held(db.url(), &log.origin()).map(|(size, _)| size);
+    wait_for("the first 300 records", Duration::from_secs(60), || {
+        held_size() == Some(300)
+    });
+    log.append_many(200, "a");
+    wait_for("the 200 appended later", Duration::from_secs(60), || {
+        held_size() == Some(500)
+    });
+    assert!(child.try_wait().unwrap().is_none(), "it keeps following");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_complete(db.url(), &log, 500);
+}
