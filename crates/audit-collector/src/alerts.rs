@@ -1,5 +1,6 @@
-//! Alerts (`COL-ALERT-001`): every refused checkpoint that means a log is
-//! not what the collector saw before, or not the worker's, is stored in
+//! Alerts (`COL-ALERT-001`, `COL-ING-004`): every refused checkpoint or
+//! ingested batch that means a log is not what the collector saw before,
+//! or not the worker's, is stored in
 //! the `alerts` table, raised with `tracing::error!`, and listed by
 //! `GET /alerts` and `vram-auditd alerts`. They are never retried away:
 //! the refusal stands, and the row stays.
@@ -8,17 +9,17 @@
 //! | --- | --- | --- |
 //! | `unknown_origin` | 404 | a log no operator registered |
 //! | `bad_signature` | 403 | a checkpoint not signed by the registered key |
-//! | `inconsistent` | 422 | not an extension of the tree cosigned before: a fork, or a truncation followed by new records |
+//! | `inconsistent` | 422 | not an extension of the tree cosigned (or the records held) before: a fork, a rewritten record, or a truncation followed by new records |
 //! | `rollback` | 409 | a checkpoint smaller than the tree cosigned before: the log was rolled back or cut, or an old checkpoint replayed |
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::GenericClient;
 
 use crate::CollectorError;
 use crate::registry::utc;
 
 /// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// 404: an origin no operator registered.
@@ -54,6 +55,27 @@ impl AlertKind {
     }
 }
 
+/// Which endpoint refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Endpoint {
+    /// The tlog-witness's `POST /add-checkpoint`.
+    #[serde(rename = "add-checkpoint")]
+    AddCheckpoint,
+    /// `POST /ingest`: a batch of records.
+    #[serde(rename = "ingest")]
+    Ingest,
+}
+
+impl Endpoint {
+    /// Its name in the table and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AddCheckpoint => "add-checkpoint",
+            Self::Ingest => "ingest",
+        }
+    }
+}
+
 impl std::fmt::Display for AlertKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -63,6 +85,8 @@ impl std::fmt::Display for AlertKind {
 /// An alert to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
+    /// The endpoint that refused.
+    pub endpoint: Endpoint,
     /// The checkpoint's origin.
     pub origin: String,
     /// What it is.
@@ -86,6 +110,8 @@ pub struct NewAlert {
 pub struct Alert {
     /// Its number, increasing.
     pub id: i64,
+    /// The endpoint that refused.
+    pub endpoint: Endpoint,
     /// When (UTC, RFC 3339).
     pub at: String,
     /// The checkpoint's origin.
@@ -126,8 +152,8 @@ pub async fn record_alert(
     let status = i16::try_from(alert.status).unwrap_or(i16::MAX);
     let id: i64 = client
         .query_one(
-            "INSERT INTO alerts (origin, kind, status, old_size, checkpoint_size, held_size, reason, peer)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO alerts (origin, kind, status, old_size, checkpoint_size, held_size, reason, peer, endpoint)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             &[
                 &alert.origin,
                 &alert.kind.as_str(),
@@ -137,6 +163,7 @@ pub async fn record_alert(
                 &to_i64(alert.held_size),
                 &alert.reason,
                 &alert.peer,
+                &alert.endpoint.as_str(),
             ],
         )
         .await
@@ -144,6 +171,7 @@ pub async fn record_alert(
         .map_err(|e| CollectorError::db("storing an alert", &e))?;
     tracing::error!(
         alert = id,
+        endpoint = alert.endpoint.as_str(),
         origin = %alert.origin,
         kind = %alert.kind,
         status = alert.status,
@@ -152,7 +180,7 @@ pub async fn record_alert(
         held = %shown(alert.held_size),
         peer = alert.peer.as_deref().unwrap_or("-"),
         reason = %alert.reason,
-        "ALERT: checkpoint refused"
+        "ALERT: log refused"
     );
     Ok(id)
 }
@@ -163,7 +191,7 @@ pub async fn list_alerts(
     origin: Option<&str>,
 ) -> Result<Vec<Alert>, CollectorError> {
     let sql = format!(
-        "SELECT id, {}, origin, kind, status, old_size, checkpoint_size, held_size, reason, peer
+        "SELECT id, {}, origin, kind, status, old_size, checkpoint_size, held_size, reason, peer, endpoint
          FROM alerts WHERE ($1::text IS NULL OR origin = $1) ORDER BY id",
         utc("at")
     );
@@ -186,6 +214,11 @@ pub async fn list_alerts(
             held_size: to_u64(row.try_get(7)?),
             reason: row.try_get(8)?,
             peer: row.try_get(9)?,
+            endpoint: if row.try_get::<_, String>(10)? == "ingest" {
+                Endpoint::Ingest
+            } else {
+                Endpoint::AddCheckpoint
+            },
         })
     };
     rows.iter()

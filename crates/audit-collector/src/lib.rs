@@ -11,6 +11,13 @@
 //! or an unknown log is an [`alerts`] row, raised at error level and
 //! listed by `GET /alerts` and `vram-auditd alerts`.
 //!
+//! It also takes the records themselves ([`ingest`]: `POST /ingest`, a
+//! batch of a worker's records and the signed checkpoint it ends at, as
+//! `audit_ship::ship` sends them): a batch is stored only when its
+//! records' leaves extend the tree held for that worker to exactly the
+//! checkpoint's root, so the central copy is complete and every record in
+//! it is under a checkpoint the worker's key signed.
+//!
 //! The key design decision: **the witness's state is PostgreSQL's**, not
 //! the process's. The tree cosigned per origin is read under a row lock
 //! (`SELECT … FOR UPDATE`) and written and committed before the
@@ -39,13 +46,15 @@
 pub mod alerts;
 pub mod db;
 mod error;
+pub mod frontier;
+pub mod ingest;
 pub mod migrate;
 pub mod registry;
 pub mod server;
 pub mod witness;
 pub mod witness_key;
 
-pub use alerts::{Alert, AlertKind};
+pub use alerts::{Alert, AlertKind, Endpoint};
 pub use error::CollectorError;
 pub use migrate::{MigrationReport, SCHEMA_VERSION};
 pub use registry::Worker;

@@ -209,8 +209,8 @@ async fn run(cli: &Cli) -> Result<(), CollectorError> {
                     },
                 );
                 out(&format!(
-                    "{}  {}  added {}  {witnessed}",
-                    w.origin, w.vkey, w.added_at
+                    "{}  {}  added {}  {witnessed}  {} records held",
+                    w.origin, w.vkey, w.added_at, w.records_held
                 ));
             }
             Ok(())
@@ -230,7 +230,7 @@ async fn run(cli: &Cli) -> Result<(), CollectorError> {
             let size = |s: Option<u64>| s.map_or_else(|| "-".to_owned(), |s| s.to_string());
             for a in &alerts {
                 out(&format!(
-                    "#{} {} ALERT {} ({}) {} old {} size {} held {} from {}: {}",
+                    "#{} {} ALERT {} ({}) {} old {} size {} held {} from {} on {}: {}",
                     a.id,
                     a.at,
                     a.kind,
@@ -240,6 +240,7 @@ async fn run(cli: &Cli) -> Result<(), CollectorError> {
                     size(a.checkpoint_size),
                     size(a.held_size),
                     a.peer.as_deref().unwrap_or("?"),
+                    a.endpoint.as_str(),
                     a.reason
                 ));
             }

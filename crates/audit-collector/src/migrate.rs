@@ -25,10 +25,11 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "workers, witnessed trees, alerts",
-    sql: r"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "workers, witnessed trees, alerts",
+        sql: r"
 CREATE TABLE workers (
     origin text PRIMARY KEY CHECK (length(origin) BETWEEN 1 AND 1024),
     vkey text NOT NULL,
@@ -59,10 +60,58 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_origin_at ON alerts (origin, at);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "ingested records, their tree's right border, batch checkpoints",
+        sql: r"
+-- Every record a worker shipped, verified against its signed checkpoint
+-- (COL-ING-*): the export form's fields, the MACs, the leaf hash. Written
+-- with COPY BINARY, never updated; one row per (origin, seq).
+CREATE TABLE records (
+    origin text NOT NULL REFERENCES workers (origin),
+    seq bigint NOT NULL CHECK (seq >= 1),
+    id bytea NOT NULL CHECK (length(id) = 16),
+    ts_ns bigint NOT NULL,
+    kind text NOT NULL,
+    severity smallint NOT NULL,
+    worker_id text NOT NULL,
+    shard_id text,
+    event text NOT NULL,
+    prev_mac bytea NOT NULL CHECK (length(prev_mac) = 32),
+    mac bytea NOT NULL CHECK (length(mac) = 32),
+    leaf bytea NOT NULL CHECK (length(leaf) = 32),
+    PRIMARY KEY (origin, seq)
+);
+-- The tree of the records held per origin: its size, root and right
+-- border (the complete subtrees it ends with, largest first, 32 bytes
+-- each), all that extending it needs; changed only under the lock on the
+-- worker's row.
+CREATE TABLE ingested (
+    origin text PRIMARY KEY REFERENCES workers (origin),
+    size bigint NOT NULL CHECK (size >= 0),
+    root bytea NOT NULL CHECK (length(root) = 32),
+    frontier bytea NOT NULL CHECK (length(frontier) % 32 = 0),
+    checkpoint text NOT NULL,
+    ingested_at timestamptz NOT NULL DEFAULT now()
+);
+-- The signed checkpoint each accepted batch ended at.
+CREATE TABLE ingest_checkpoints (
+    origin text NOT NULL REFERENCES workers (origin),
+    size bigint NOT NULL CHECK (size >= 1),
+    root bytea NOT NULL CHECK (length(root) = 32),
+    checkpoint text NOT NULL,
+    PRIMARY KEY (origin, size)
+);
+-- Which endpoint refused: the witness's add-checkpoint or ingest.
+ALTER TABLE alerts ADD COLUMN endpoint text NOT NULL DEFAULT 'add-checkpoint'
+    CHECK (endpoint IN ('add-checkpoint', 'ingest'));
+",
+    },
+];
 
 /// The newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A key of PostgreSQL's advisory locks for migrations ("vramcol1").
 const MIGRATION_LOCK: i64 = 0x7672_616d_636f_6c31;

@@ -27,6 +27,8 @@ pub struct Worker {
     pub witnessed_size: Option<u64>,
     /// When (UTC, RFC 3339).
     pub cosigned_at: Option<String>,
+    /// Records of its log the collector holds ([`crate::ingest`]).
+    pub records_held: u64,
 }
 
 /// A timestamptz column as RFC 3339 UTC text, in SQL.
@@ -104,7 +106,7 @@ pub async fn add_worker(
 /// Every registered worker, by origin.
 pub async fn list_workers(client: &impl GenericClient) -> Result<Vec<Worker>, CollectorError> {
     let sql = format!(
-        "SELECT w.origin, w.vkey, {}, t.size, {} FROM workers w LEFT JOIN witnessed t USING (origin) ORDER BY w.origin",
+        "SELECT w.origin, w.vkey, {}, t.size, {}, coalesce(i.size, 0) FROM workers w LEFT JOIN witnessed t USING (origin) LEFT JOIN ingested i USING (origin) ORDER BY w.origin",
         utc("w.added_at"),
         utc("t.cosigned_at")
     );
@@ -121,6 +123,7 @@ pub async fn list_workers(client: &impl GenericClient) -> Result<Vec<Worker>, Co
                 added_at: row.try_get(2)?,
                 witnessed_size: size.and_then(|s| u64::try_from(s).ok()),
                 cosigned_at: row.try_get(4)?,
+                records_held: u64::try_from(row.try_get::<_, i64>(5)?).unwrap_or_default(),
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()

@@ -1,6 +1,8 @@
 //! The collector's HTTP service (axum on tokio): `POST /add-checkpoint`
-//! (the tlog-witness endpoint, [`crate::witness`]) and `GET /alerts`
-//! (every stored alert as JSON, oldest first).
+//! (the tlog-witness endpoint, [`crate::witness`]), `POST /ingest` and
+//! `GET /workers/{origin}/size` (records shipped by the workers,
+//! [`crate::ingest`]; the origin percent-encoded, `/` as `%2F`) and
+//! `GET /alerts` (every stored alert as JSON, oldest first).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use audit_core::tlog::{MAX_ADD_CHECKPOINT_BODY_BYTES, SignerKey, VerifierKey};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +19,7 @@ use axum::routing::{get, post};
 use crate::CollectorError;
 use crate::alerts::list_alerts;
 use crate::db::{DEFAULT_MAX_CONNECTIONS, Database};
+use crate::ingest::{IngestReply, IngestService, MAX_INGEST_BODY_BYTES};
 use crate::migrate::migrate;
 use crate::witness::{Answer, WitnessService};
 
@@ -24,6 +27,7 @@ use crate::witness::{Answer, WitnessService};
 #[derive(Debug, Clone)]
 pub struct Collector {
     witness: Arc<WitnessService>,
+    ingest: Arc<IngestService>,
     db: Database,
 }
 
@@ -38,6 +42,7 @@ impl Collector {
         tracing::info!(from = report.from, to = report.to, "database schema ready");
         Ok(Self {
             witness: Arc::new(WitnessService::new(witness_key, db.clone())),
+            ingest: Arc::new(IngestService::new(db.clone())),
             db,
         })
     }
@@ -50,9 +55,16 @@ impl Collector {
     /// Its routes.
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/add-checkpoint", post(add_checkpoint))
+            .route(
+                "/add-checkpoint",
+                post(add_checkpoint).layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BODY_BYTES)),
+            )
+            .route(
+                "/ingest",
+                post(ingest).layer(DefaultBodyLimit::max(MAX_INGEST_BODY_BYTES)),
+            )
+            .route("/workers/{origin}/size", get(size))
             .route("/alerts", get(alerts))
-            .layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BODY_BYTES))
             .with_state(self.clone())
     }
 
@@ -100,6 +112,23 @@ async fn add_checkpoint(
             .add_checkpoint(&body, Some(peer.to_string()))
             .await,
     )
+}
+
+fn respond_json(reply: &IngestReply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(reply)).into_response()
+}
+
+async fn ingest(
+    State(collector): State<Collector>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    respond_json(&collector.ingest.ingest(body, Some(peer.to_string())).await)
+}
+
+async fn size(State(collector): State<Collector>, Path(origin): Path<String>) -> Response {
+    respond_json(&collector.ingest.size(&origin).await)
 }
 
 async fn alerts(State(collector): State<Collector>) -> Response {

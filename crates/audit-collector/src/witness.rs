@@ -21,7 +21,7 @@ use audit_core::tlog::{
 use tokio_postgres::Transaction;
 
 use crate::CollectorError;
-use crate::alerts::{AlertKind, NewAlert, record_alert};
+use crate::alerts::{AlertKind, Endpoint, NewAlert, record_alert};
 use crate::db::Database;
 
 /// An HTTP answer: status, content type, body.
@@ -238,6 +238,7 @@ impl WitnessService {
         match (kind, &claimed.origin) {
             (Some(kind), Some(origin)) => {
                 let alert = NewAlert {
+                    endpoint: Endpoint::AddCheckpoint,
                     origin: origin.clone(),
                     kind,
                     status: answer.status,

@@ -204,12 +204,14 @@ fn col_reg_001_worker_add_and_list_from_the_command_line() {
         "{shown}"
     );
     assert!(shown.contains("nothing cosigned yet"), "{shown}");
+    assert!(shown.contains("0 records held"), "{shown}");
 
     let out = auditd_on(db.url(), &["worker", "list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["origin"], log.origin().as_str());
     assert_eq!(listed[0]["vkey"], vkey.as_str());
     assert!(listed[0]["witnessed_size"].is_null());
+    assert_eq!(listed[0]["records_held"], 0);
 
     // Without a database URL: a message that says how to give one.
     let out = auditd().args(["worker", "list"]).output().unwrap();
@@ -321,25 +323,25 @@ fn col_db_001_the_binary_migrates_and_refuses_a_newer_schema() {
     let out = auditd_on(db.url(), &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("schema migrated from version 0 to 1"),
+        text(&out).contains("schema migrated from version 0 to 2 (applied [1, 2])"),
         "{}",
         text(&out)
     );
     let out = auditd_on(db.url(), &["migrate"]);
     assert!(
-        text(&out).contains("schema at version 1: up to date"),
+        text(&out).contains("schema at version 2: up to date"),
         "{}",
         text(&out)
     );
     pg_server::psql(
         db.url(),
-        "INSERT INTO schema_migrations (version, name) VALUES (2, 'newer')",
+        "INSERT INTO schema_migrations (version, name) VALUES (3, 'newer')",
     )
     .unwrap();
     let out = auditd_on(db.url(), &["worker", "list"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("schema version 2, newer than the 1"),
+        text(&out).contains("schema version 3, newer than the 2"),
         "{}",
         text(&out)
     );

@@ -56,8 +56,28 @@ impl PublicLog {
     /// origin are the file's (its `meta` row).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let path = path.as_ref();
-        let snapshot = reader::open(path)?;
-        let conn = snapshot.conn;
+        Self::with_connection(path, reader::open(path)?.conn)
+    }
+
+    /// Opens the log at `path` to follow it while its writer appends
+    /// (a shipper, a monitor), never as a snapshot in memory, so what it
+    /// holds is what a query needs whatever the file's size. While a
+    /// `-wal` exists (a writer has the log open), through an ordinary
+    /// read-only SQLite connection in one read transaction: it reads one
+    /// state of the log, from its first read until it is dropped (drop it
+    /// and open it again to see newer records; held open, it keeps the
+    /// writer from checkpointing past that state), never writes,
+    /// checkpoints or deletes the database or its `-wal`, and shares the
+    /// writer's `-shm` index, which SQLite may update. A log closed cleanly
+    /// (no `-wal`) is opened `immutable`, and nothing is created beside it.
+    /// Where the file is evidence to keep byte for byte, use
+    /// [`Self::open`]. Errors as for [`Self::open`].
+    pub fn open_live(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref();
+        Self::with_connection(path, reader::open_live(path)?)
+    }
+
+    fn with_connection(path: &Path, conn: Connection) -> Result<Self, AuditError> {
         let damaged = |detail| AuditError::Damaged {
             path: path.display().to_string(),
             detail,
@@ -134,6 +154,45 @@ impl PublicLog {
         raw.map(AuditRecord::from_raw).transpose()
     }
 
+    /// The records `from..=to` the file holds, in order (a range beyond
+    /// the head, or below records retention dropped, gives fewer). One
+    /// query; the caller bounds the range, and so the memory.
+    pub fn records(&self, from: u64, to: u64) -> Result<Vec<AuditRecord>, AuditError> {
+        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+            ))
+            .map_err(AuditError::storage("reading records"))?;
+        let raws = stmt
+            .query_map([bound(from), bound(to)], read_raw)
+            .map_err(AuditError::storage("reading records"))?;
+        let mut out = Vec::new();
+        for raw in raws {
+            let raw = raw.map_err(AuditError::storage("reading records"))?;
+            out.push(AuditRecord::from_raw(raw)?);
+        }
+        Ok(out)
+    }
+
+    /// The root of the tree's first `size` leaves, from the stored hashes
+    /// (what a checkpoint of that size signs). `size` must not exceed
+    /// [`Self::tree_size`].
+    pub fn tree_root(&self, size: u64) -> Result<tlog::Hash, AuditError> {
+        let held = self.tree_size()?;
+        if size > held {
+            return Err(AuditError::Proof {
+                reason: format!("the tree holds {held} leaves, not {size}"),
+            });
+        }
+        tlog::tree_root(&crate::tree::TreeStore::new(&self.conn), size).map_err(|e| {
+            AuditError::Proof {
+                reason: e.to_string(),
+            }
+        })
+    }
+
     /// The C2SP `tlog-proof` of record `seq`, as
     /// [`crate::AuditLog::tlog_proof`] gives it.
     pub fn tlog_proof(
@@ -153,5 +212,81 @@ impl PublicLog {
     ) -> Result<AddCheckpointRequest, AuditError> {
         self.proof_source()?
             .add_checkpoint_request(old_size, checkpoint_note)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use seal_crypto::WorkerSecret;
+
+    use super::*;
+    use crate::{AuditEvent, AuditLog};
+
+    fn bytes(path: &Path, suffix: &str) -> Vec<u8> {
+        std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default()
+    }
+
+    /// AC-111: a live reader beside an open writer reads one state of the
+    /// log (the records, the tree root, the size agree) until it is opened
+    /// again; it never changes the database or its `-wal`; its range and
+    /// root are the writer's; once the writer has closed the log, it
+    /// creates no file beside it.
+    #[test]
+    fn ac_111_open_live_reads_one_state_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let mut log =
+            AuditLog::open(&path, "worker-1", &WorkerSecret::new(&[7u8; 32]).unwrap()).unwrap();
+        let events: Vec<AuditEvent> = (0..10)
+            .map(|i| AuditEvent::seal_verified(&format!("shard-{i}"), 0))
+            .collect();
+        log.append_batch(&events).unwrap();
+        let (db, wal) = (bytes(&path, ""), bytes(&path, "-wal"));
+        assert!(!wal.is_empty());
+
+        let live = PublicLog::open_live(&path).unwrap();
+        assert_eq!(live.tree_size().unwrap(), 10);
+        log.append_batch(&events).unwrap();
+        let (db, wal) = {
+            // The writer moved on; the live reader still sees 10 records.
+            assert_eq!(live.tree_size().unwrap(), 10);
+            assert_eq!(live.records(1, 20).unwrap().len(), 10);
+            assert_eq!(live.tree_root(10).unwrap(), log.tree_root(10).unwrap());
+            assert!(live.tree_root(11).is_err());
+            assert_ne!((bytes(&path, ""), bytes(&path, "-wal")), (db, wal));
+            (bytes(&path, ""), bytes(&path, "-wal"))
+        };
+        drop(live);
+        let live = PublicLog::open_live(&path).unwrap();
+        assert_eq!(live.tree_size().unwrap(), 20);
+        let records = live.records(5, 14).unwrap();
+        assert_eq!(records.len(), 10);
+        assert_eq!(records[0], log.get(5).unwrap().unwrap());
+        assert_eq!(records[9].seq, 14);
+        assert_eq!(live.tree_root(20).unwrap(), log.tree_root(20).unwrap());
+        drop(live);
+        assert_eq!((bytes(&path, ""), bytes(&path, "-wal")), (db, wal));
+        // The writer closed: no -wal, and a live reader creates nothing.
+        drop(log);
+        let listing = || {
+            let mut names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = (listing(), bytes(&path, ""));
+        let live = PublicLog::open_live(&path).unwrap();
+        assert_eq!(live.tree_size().unwrap(), 20);
+        assert_eq!(live.records(20, 20).unwrap().len(), 1);
+        drop(live);
+        assert_eq!((listing(), bytes(&path, "")), before);
+        assert!(matches!(
+            PublicLog::open_live(dir.path().join("missing.db")),
+            Err(AuditError::NotFound { .. })
+        ));
     }
 }

@@ -41,8 +41,8 @@ pub(crate) struct Snapshot {
     pub reopen: Option<String>,
 }
 
-/// Opens `path` for reading only (see the module docs).
-pub(crate) fn open(path: &Path) -> Result<Snapshot, AuditError> {
+/// Checks that `path` is a regular file.
+fn require_file(path: &Path) -> Result<(), AuditError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => AuditError::not_found(path),
         _ => AuditError::Io {
@@ -56,6 +56,37 @@ pub(crate) fn open(path: &Path) -> Result<Snapshot, AuditError> {
             detail: "it is not a regular file".to_owned(),
         });
     }
+    Ok(())
+}
+
+/// Opens `path` for a follower such as a shipper (`PublicLog::open_live`),
+/// never as a snapshot in memory. Where a `-wal` file exists (a writer has
+/// the log open, or did not close it), through an ordinary read-only
+/// connection sharing SQLite's locks and `-shm` index with the writer,
+/// which never writes the database or its `-wal`; a read transaction is
+/// begun, so every read sees one state of the log, the one committed at
+/// its first read, until the connection is closed. Where none exists (the
+/// log was closed cleanly), `immutable` as [`open`] does, so no `-wal` or
+/// `-shm` is created beside a log nobody has open.
+pub(crate) fn open_live(path: &Path) -> Result<Connection, AuditError> {
+    require_file(path)?;
+    if !wal_path(path).exists() {
+        return open_uri(&immutable_uri(path));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(AuditError::storage("opening the log read-only"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(AuditError::storage("opening the log read-only"))?;
+    read_only(&conn)?;
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(AuditError::storage("opening the log read-only"))?;
+    Ok(conn)
+}
+
+/// Opens `path` for reading only (see the module docs).
+pub(crate) fn open(path: &Path) -> Result<Snapshot, AuditError> {
+    require_file(path)?;
     let wal = wal_path(path);
     let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
     if wal_len == 0 {
@@ -84,6 +115,8 @@ pub(crate) fn open_uri(uri: &str) -> Result<Connection, AuditError> {
     let conn = Connection::open_with_flags(uri, flags)
         .map_err(AuditError::storage("opening the log read-only"))?;
     read_only(&conn)?;
+    conn.execute_batch("BEGIN DEFERRED")
+        .map_err(AuditError::storage("opening the log read-only"))?;
     Ok(conn)
 }
 

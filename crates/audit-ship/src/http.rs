@@ -1,5 +1,6 @@
-//! The one HTTP call the shipper makes: a POST of a small text body, with a
-//! timeout on the whole exchange and a bound on the answer's body. Plain
+//! The HTTP calls of the witness client and the shipper: a POST of a body
+//! and a GET, each with a timeout on the whole exchange and a bound on the
+//! answer's body. Plain
 //! `http://` only (the workspace builds `ureq` without a TLS stack); no
 //! redirects followed, no proxy from the environment, no compression.
 
@@ -49,6 +50,18 @@ pub fn check_url(url: &str) -> Result<(), String> {
         .map_err(|e| format!("is not a URL: {e}"))
 }
 
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .max_response_header_size(16 * 1024)
+        .user_agent(concat!("audit-ship/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
 /// POSTs `body` to `url` as `content_type` and reads the answer, its body
 /// at most `max_body` bytes. `timeout` bounds the whole exchange
 /// (resolving, connecting, sending, receiving).
@@ -59,20 +72,29 @@ pub fn post(
     timeout: Duration,
     max_body: usize,
 ) -> Result<Response, HttpError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .proxy(None)
-        .max_response_header_size(16 * 1024)
-        .user_agent(concat!("audit-ship/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut response = agent
+    let response = agent(timeout)
         .post(url)
         .header("Content-Type", content_type)
         .send(body)
         .map_err(|e| transport(e, timeout))?;
+    read(response, timeout, max_body)
+}
+
+/// GETs `url` and reads the answer, its body at most `max_body` bytes,
+/// within `timeout`.
+pub fn get(url: &str, timeout: Duration, max_body: usize) -> Result<Response, HttpError> {
+    let response = agent(timeout)
+        .get(url)
+        .call()
+        .map_err(|e| transport(e, timeout))?;
+    read(response, timeout, max_body)
+}
+
+fn read(
+    mut response: ureq::http::Response<ureq::Body>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<Response, HttpError> {
     let status = response.status().as_u16();
     let body = response
         .body_mut()

@@ -1,12 +1,20 @@
 //! The audit trail beyond the worker's disk.
 //!
 //! A checkpoint is worth something once it has left the host that signed
-//! it. This crate holds the network side of the audit log: today the
-//! [`witness`] client, which submits the log's signed checkpoints to
-//! independent tlog-witnesses (c2sp.org/tlog-witness), stores their
-//! cosignatures in the log and records their alarms; the shipper of
-//! records to a fleet collector comes next. [`http`] is its one HTTP call
-//! (plain `http://`, a timeout on every exchange, bounded answers).
+//! it. This crate holds the network side of the audit log: the [`ship`]per
+//! ([`ship::Shipper`]), which follows a worker's log read-only and sends
+//! its records, in batches each ending at a signed checkpoint, to the
+//! fleet collector (`vram-auditd`), resuming from what the collector
+//! acknowledges; and the [`witness`] client, which submits the log's
+//! signed checkpoints to independent tlog-witnesses
+//! (c2sp.org/tlog-witness), stores their cosignatures in the log and
+//! records their alarms. [`http`] holds their HTTP calls (plain `http://`,
+//! a timeout on every exchange, bounded answers).
+//!
+//! The key design decision: the shipper never writes the log and holds no
+//! secret. It reads a snapshot as any holder of the file may, so it cannot
+//! slow or block the worker's writer, and the collector checks everything
+//! it is sent against the worker's signed checkpoints.
 //!
 //! Layering: `audit-core` (and `tlog` through it) only; never `gpu-alloc`.
 //!
@@ -33,4 +41,5 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod ship;
 pub mod witness;

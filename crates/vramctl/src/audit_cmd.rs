@@ -43,6 +43,10 @@ pub enum AuditCommand {
     /// Send the latest signed checkpoint to witnesses (tlog-witness), store
     /// their cosignatures, record their alarms.
     Witness(crate::witness_cmd::WitnessArgs),
+    /// Ship the log's records to the fleet collector (vram-auditd) in
+    /// batches ending at signed checkpoints; resumes where the collector
+    /// stands.
+    Ship(crate::ship_cmd::ShipArgs),
 }
 
 /// The log and who it belongs to.
@@ -148,6 +152,7 @@ pub fn run(command: &AuditCommand) -> Result<(), CliError> {
         AuditCommand::Prove(command) => tlog_cmd::prove(command),
         AuditCommand::CheckProof(args) => tlog_cmd::check_proof(args),
         AuditCommand::Witness(args) => crate::witness_cmd::run(args),
+        AuditCommand::Ship(args) => crate::ship_cmd::run(args),
     }
 }
 

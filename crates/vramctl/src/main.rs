@@ -18,6 +18,7 @@ mod output;
 mod progress;
 mod seal_cmd;
 mod secret;
+mod ship_cmd;
 mod tlog_cmd;
 mod witness_cmd;
 

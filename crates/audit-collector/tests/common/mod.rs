@@ -12,6 +12,7 @@
 #[path = "../../../../test-support/pg_server.rs"]
 pub mod pg_server;
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -109,6 +110,23 @@ impl Drop for TestCollector {
             runtime.shutdown_timeout(Duration::from_secs(5));
         }
     }
+}
+
+/// POSTs a batch to `URL/ingest`: status and the JSON answer.
+pub fn ingest(url: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let response = audit_ship::http::post(
+        &format!("{url}/ingest"),
+        "application/x-ndjson",
+        body,
+        Duration::from_secs(60),
+        64 * 1024,
+    )
+    .unwrap();
+    let text = String::from_utf8(response.body).unwrap();
+    (
+        response.status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
 }
 
 /// POSTs `body` to `URL/add-checkpoint` with the witness client's HTTP.
@@ -224,6 +242,88 @@ impl WorkerLog {
         }
     }
 
+    /// Appends `n` events in transactions of up to 1,000 (fast enough for
+    /// tens of thousands); `tag` makes two logs' records differ.
+    pub fn append_many(&self, n: u64, tag: &str) {
+        let mut log = self.open();
+        let mut done = 0;
+        while done < n {
+            let chunk: Vec<AuditEvent> = (done..n.min(done + 1_000))
+                .map(|i| {
+                    AuditEvent::custom(
+                        "TestEvent",
+                        Severity::Low,
+                        Some("shard-0"),
+                        serde_json::json!({ "i": i, "tag": tag }),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            done += chunk.len() as u64;
+            log.append_batch(&chunk).unwrap();
+        }
+    }
+
+    /// A checkpoint note of the first `size` records signed with `key`
+    /// (not stored in the log).
+    pub fn note_at(&self, size: u64, key: &SignerKey) -> String {
+        let root = audit_core::PublicLog::open(&self.db)
+            .unwrap()
+            .tree_root(size)
+            .unwrap();
+        let note = audit_core::tlog::Checkpoint::new(&self.origin(), size, root)
+            .unwrap()
+            .sign(key)
+            .unwrap();
+        String::from_utf8(note.to_bytes()).unwrap()
+    }
+
+    /// An `/ingest` body: records `from..=to` ending at `note`.
+    pub fn batch(&self, from: u64, to: u64, note: &str) -> Vec<u8> {
+        let records = audit_core::PublicLog::open(&self.db)
+            .unwrap()
+            .records(from, to)
+            .unwrap();
+        let mut body = serde_json::to_vec(&serde_json::json!({
+            "origin": self.origin(),
+            "from": from,
+            "to": to,
+            "checkpoint": note,
+        }))
+        .unwrap();
+        body.push(b'\n');
+        for record in &records {
+            serde_json::to_writer(&mut body, record).unwrap();
+            body.push(b'\n');
+        }
+        body
+    }
+
+    /// Copies the log's files to `dir` (a snapshot to put back later).
+    pub fn save(&self, dir: &Path) {
+        for suffix in ["", "-wal"] {
+            let from = PathBuf::from(format!("{}{suffix}", self.db.display()));
+            let to = dir.join(format!("audit.db{suffix}"));
+            let _ = std::fs::remove_file(&to);
+            if from.exists() {
+                std::fs::copy(&from, &to).unwrap();
+            }
+        }
+    }
+
+    /// Puts back the files `save` copied to `dir`: the log as it was.
+    pub fn restore(&self, dir: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+        for suffix in ["", "-wal"] {
+            let from = dir.join(format!("audit.db{suffix}"));
+            if from.exists() {
+                std::fs::copy(&from, format!("{}{suffix}", self.db.display())).unwrap();
+            }
+        }
+    }
+
     /// Signs a checkpoint of the whole tree with its key: the note.
     pub fn sign(&self) -> String {
         self.open().signed_checkpoint(&self.key).unwrap()
@@ -286,4 +386,62 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A `vram-auditd serve` process on a fixed address.
+pub struct Auditd {
+    child: std::process::Child,
+}
+
+impl Auditd {
+    pub fn start(database_url: &str, key_file: &std::path::Path, listen: &str) -> Self {
+        let mut child = auditd()
+            .arg("--database-url")
+            .arg(database_url)
+            .arg("--witness-key")
+            .arg(key_file)
+            .args(["serve", "--listen", listen])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with("listening on http://"), "{first}");
+        Self { child }
+    }
+
+    /// SIGKILL: no graceful shutdown, whatever is in flight.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Auditd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A witness key file made by `vram-auditd keygen` in `dir`.
+pub fn witness_key_file(dir: &Path) -> PathBuf {
+    let key_file = dir.join("witness.key");
+    let out = auditd()
+        .args(["keygen", "--out"])
+        .arg(&key_file)
+        .args(["--name", "collector.test/w1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    key_file
+}
+
+/// A loopback address nothing listens on (now).
+pub fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
 }
