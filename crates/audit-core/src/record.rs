@@ -467,6 +467,34 @@ mod tests {
         assert_eq!(from_hex("+1"), None);
     }
 
+    /// Terminal controls: C0, DEL, C1, bidi marks and overrides, isolates,
+    /// zero-width characters, separators and the BOM; not printable text.
+    #[test]
+    fn terminal_controls_are_recognised_and_escaped() {
+        for c in [
+            '\u{0}', '\u{1b}', '\n', '\u{7f}', '\u{9b}', '\u{61c}', '\u{200b}', '\u{200f}',
+            '\u{2028}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{feff}',
+        ] {
+            assert!(is_terminal_control(c), "{:x}", u32::from(c));
+        }
+        for c in [
+            'a', ' ', 'ü', '模', '\u{2010}', '\u{202f}', '\u{2065}', '\u{206a}',
+        ] {
+            assert!(!is_terminal_control(c), "{:x}", u32::from(c));
+        }
+        assert!(matches!(
+            escape_controls("plain ü"),
+            std::borrow::Cow::Borrowed("plain ü")
+        ));
+        assert_eq!(
+            escape_controls("a\tb\nc\rd\u{1b}e\u{202e}f"),
+            "a\\tb\\nc\\rd\\u{1b}e\\u{202e}f"
+        );
+        let once = escape_controls("x\u{200b}y").into_owned();
+        assert_eq!(once, "x\\u{200b}y");
+        assert_eq!(escape_controls(&once), once);
+    }
+
     #[test]
     fn worker_ids_are_validated() {
         assert!(validate_worker_id("worker-1").is_ok());
