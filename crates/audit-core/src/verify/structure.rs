@@ -418,3 +418,36 @@ pub(crate) fn account_records(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    /// AC-048: only a file SQLite calls "not a database" is `NotALog`; any
+    /// other failure to read the header (here: a lock another connection
+    /// holds) is a storage error, never a verdict about the file.
+    #[test]
+    fn ac_048_a_locked_file_is_a_storage_error_not_a_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t(x); PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        reader.busy_timeout(std::time::Duration::ZERO).unwrap();
+        match shape(&reader) {
+            Err(AuditError::Storage { .. }) => {}
+            Ok(shape) => panic!(
+                "a locked file was judged: {:?}",
+                matches!(shape, Shape::NotALog(_))
+            ),
+            Err(other) => panic!("{other}"),
+        }
+        std::fs::write(dir.path().join("junk.db"), vec![0x42; 4096]).unwrap();
+        let junk = Connection::open(dir.path().join("junk.db")).unwrap();
+        assert!(matches!(shape(&junk), Ok(Shape::NotALog(_))));
+    }
+}
