@@ -142,6 +142,16 @@ fn ac_045_meta_and_anchor_rows_are_checked_one_by_one() {
             "\"worker_id\" holds \"worker-z\"",
         ),
         (
+            // An integer, so only the comparison with the header's
+            // user_version can see it.
+            "DROP TRIGGER meta_no_update; UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+            "\"schema_version\" holds \"2\"",
+        ),
+        (
+            "DROP TRIGGER meta_no_update; UPDATE meta SET value = 'soon' WHERE key = 'created_ns'",
+            "\"created_ns\" holds \"soon\"",
+        ),
+        (
             "INSERT INTO anchors VALUES ('x', randomblob(32), 1, 0, randomblob(32))",
             "anchors row with seq 'x': column seq holds text",
         ),
