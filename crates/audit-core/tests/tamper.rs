@@ -25,6 +25,31 @@ fn ac_030_untouched_log_verifies() {
     assert_eq!((report.first_seq, report.last_seq), (Some(1), Some(50)));
 }
 
+/// AC-030: a log of several blocks of rows (2,048 each) is walked to its
+/// end: every record counted, and an edit of the very last one found.
+#[test]
+fn ac_030_every_block_of_a_long_log_is_checked() {
+    let n = 3 * 2048 + 7;
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", n);
+    let report = verify(&path);
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.records_checked, n);
+    assert_eq!(report.last_seq, Some(n));
+    for seq in [2049, n] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build(dir.path(), "a.db", n);
+        attacker(&path)
+            .execute(
+                "UPDATE records SET severity = 0 WHERE seq = ?1",
+                [seq as i64],
+            )
+            .unwrap();
+        let report = verify(&path);
+        assert_eq!(failure(&report), (Some(seq), FailureReason::MacMismatch));
+    }
+}
+
 /// AC-030: of several failures in one block of rows, the first record's is
 /// reported, whatever kind each is: an edit before a deletion is the edit.
 #[test]
