@@ -16,6 +16,7 @@ mod demo;
 mod device;
 mod fleet;
 mod fleet_bench;
+mod fleet_demo;
 mod output;
 /// The throwaway PostgreSQL of the tests, for `bench fleet` and `demo
 /// --fleet` without `DATABASE_URL` (standard library only).

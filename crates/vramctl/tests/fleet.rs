@@ -101,3 +101,48 @@ fn col_bench_001_bench_fleet_collector_restart_loses_and_duplicates_nothing() {
         "{report}"
     );
 }
+
+/// COL-DEMO-001: `vramctl demo --fleet` on the test server: three workers
+/// ship, the one whose log is cut back and written on is refused with the
+/// collector's `inconsistent` alert (printed), the others verify
+/// centrally, exit 0.
+#[test]
+fn col_demo_001_demo_fleet_shows_the_alert_of_a_cut_log() {
+    let Some(db) = pg_server::test_database("col_demo_001") else {
+        return;
+    };
+    let out = bin()
+        .env(pg_server::DATABASE_URL, db.url())
+        .args(["demo", "--fleet"])
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    eprintln!("{shown}");
+    assert_eq!(code(&out), 0, "{shown}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALERT")).collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert!(
+        alerts[0].contains("inconsistent on vram-residency/audit/fleet-demo-w2 (status 422)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fleet-demo-w2: refused"), "{stdout}");
+    for honest in ["fleet-demo-w1", "fleet-demo-w3"] {
+        assert!(
+            stdout.contains(&format!(
+                "verify  {honest}: central tree of 24 records equals"
+            )),
+            "{stdout}"
+        );
+    }
+}
+
+/// COL-DEMO-001: `--fleet` takes none of the single-host demo's options.
+#[test]
+fn col_demo_001_demo_fleet_conflicts_with_the_single_host_options() {
+    let out = bin()
+        .args(["demo", "--fleet", "--size-mib", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out));
+}
