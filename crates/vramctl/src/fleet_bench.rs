@@ -50,6 +50,12 @@ pub struct FleetArgs {
     #[arg(long, value_name = "N", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     events: u64,
+    /// Events per second each worker writes (0: as fast as the writer
+    /// goes, which saturates the collector: the lag is then the backlog's
+    /// drain time; a rate the fleet sustains gives the lag of a fleet
+    /// keeping up).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rate: u64,
     /// Records per batch at most.
     #[arg(long, value_name = "N", default_value_t = audit_ship::ship::DEFAULT_BATCH_RECORDS,
           value_parser = clap::value_parser!(u64).range(1..=audit_ship::ship::MAX_BATCH_RECORDS))]
@@ -72,6 +78,7 @@ pub struct FleetArgs {
 struct FleetReport {
     workers: u64,
     events_per_worker: u64,
+    rate_per_worker: u64,
     batch: u64,
     records_written: u64,
     records_central: u64,
@@ -115,8 +122,13 @@ fn proc_status_mib(pid: u32, field: &str) -> Option<f64> {
 
 /// Writes `events` events through the real writer, then closes it: the
 /// log's size.
-fn write_events(writer: AuditWriter, worker: &str, events: u64) -> Result<u64, String> {
+fn write_events(writer: AuditWriter, worker: &str, events: u64, rate: u64) -> Result<u64, String> {
+    let started = Instant::now();
     for i in 0..events {
+        if rate > 0 && i % 50 == 0 {
+            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let event = AuditEvent::seal_verified(&format!("bench-model:tp{}", i % 8), 0);
         writer
             .send_blocking(event)
@@ -426,8 +438,9 @@ fn bench(
     let mut writer_threads = Vec::new();
     for ((writer, worker), target) in writers.into_iter().zip(&workers).zip(&targets) {
         let (id, events, target) = (worker.worker_id.clone(), args.events, Arc::clone(target));
+        let rate = args.rate;
         writer_threads.push(std::thread::spawn(move || {
-            let size = write_events(writer, &id, events)?;
+            let size = write_events(writer, &id, events, rate)?;
             target.store(size, Ordering::Release);
             Ok::<(u64, Instant), String>((size, Instant::now()))
         }));
@@ -587,6 +600,7 @@ fn bench(
     Ok(FleetReport {
         workers: args.workers,
         events_per_worker: args.events,
+        rate_per_worker: args.rate,
         batch: args.batch,
         records_written: total,
         records_central: central_rows,
@@ -617,8 +631,16 @@ impl std::fmt::Display for FleetReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "fleet: {} workers x {} events (batches of <= {}), on loopback; {}",
-            self.workers, self.events_per_worker, self.batch, self.database
+            "fleet: {} workers x {} events ({}), batches of <= {}, on loopback; {}",
+            self.workers,
+            self.events_per_worker,
+            if self.rate_per_worker == 0 {
+                "each written as fast as the writer goes".to_owned()
+            } else {
+                format!("each worker writing {} events/s", self.rate_per_worker)
+            },
+            self.batch,
+            self.database
         )?;
         writeln!(
             f,
