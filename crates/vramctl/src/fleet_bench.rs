@@ -56,6 +56,11 @@ pub struct FleetArgs {
     /// keeping up).
     #[arg(long, value_name = "N", default_value_t = 0)]
     rate: u64,
+    /// Write every worker's events first, then ship: the ingest figure is
+    /// the collector draining the backlog, without the writers' cost on
+    /// the same cores (the lag is then the wait for the shippers).
+    #[arg(long, conflicts_with = "rate")]
+    preload: bool,
     /// Records per batch at most.
     #[arg(long, value_name = "N", default_value_t = audit_ship::ship::DEFAULT_BATCH_RECORDS,
           value_parser = clap::value_parser!(u64).range(1..=audit_ship::ship::MAX_BATCH_RECORDS))]
@@ -79,6 +84,7 @@ struct FleetReport {
     workers: u64,
     events_per_worker: u64,
     rate_per_worker: u64,
+    preload: bool,
     batch: u64,
     records_written: u64,
     records_central: u64,
@@ -141,6 +147,26 @@ fn write_events(writer: AuditWriter, worker: &str, events: u64, rate: u64) -> Re
     PublicLog::open(&path)
         .and_then(|log| log.tree_size())
         .map_err(|e| format!("{worker}: reading the log: {e}"))
+}
+
+type WriterThread = std::thread::JoinHandle<Result<(u64, Instant), String>>;
+
+/// Waits for every writer: the logs' sizes and when the last finished.
+fn join_writers(
+    threads: Vec<WriterThread>,
+    writing: Instant,
+) -> Result<(Vec<u64>, Instant), CliError> {
+    let mut written = Vec::new();
+    let mut done = writing;
+    for thread in threads {
+        let (size, at) = thread
+            .join()
+            .map_err(|_| CliError::usage("a writer thread panicked"))?
+            .map_err(CliError::usage)?;
+        written.push(size);
+        done = done.max(at);
+    }
+    Ok((written, done))
 }
 
 /// Ships the log at `db` until the collector holds `target` records (set
@@ -404,6 +430,25 @@ fn bench(
         .map(|_| Arc::new(AtomicU64::new(u64::MAX)))
         .collect();
     let progress = Arc::new(AtomicU64::new(0));
+    let writing = Instant::now();
+    let mut writer_threads: Vec<WriterThread> = Vec::new();
+    for ((writer, worker), target) in writers.into_iter().zip(&workers).zip(&targets) {
+        let (id, events, target) = (worker.worker_id.clone(), args.events, Arc::clone(target));
+        let rate = args.rate;
+        writer_threads.push(std::thread::spawn(move || {
+            let size = write_events(writer, &id, events, rate)?;
+            target.store(size, Ordering::Release);
+            Ok::<(u64, Instant), String>((size, Instant::now()))
+        }));
+    }
+    // With --preload the shippers start once every log is written: the
+    // ingest is then the collector draining a backlog, the writers' cost
+    // not in it.
+    let mut joined = None;
+    if args.preload {
+        joined = Some(join_writers(writer_threads, writing)?);
+        writer_threads = Vec::new();
+    }
     let started = Instant::now();
 
     // Worker 0's shipper: a child process, for its own peak RSS.
@@ -435,16 +480,6 @@ fn bench(
     );
     let child_pid = child.0.id();
 
-    let mut writer_threads = Vec::new();
-    for ((writer, worker), target) in writers.into_iter().zip(&workers).zip(&targets) {
-        let (id, events, target) = (worker.worker_id.clone(), args.events, Arc::clone(target));
-        let rate = args.rate;
-        writer_threads.push(std::thread::spawn(move || {
-            let size = write_events(writer, &id, events, rate)?;
-            target.store(size, Ordering::Release);
-            Ok::<(u64, Instant), String>((size, Instant::now()))
-        }));
-    }
     let mut shipper_threads = Vec::new();
     for (worker, target) in workers.iter().zip(&targets).skip(1) {
         let (db, key, config) = (worker.db.clone(), worker.key.clone(), config.clone());
@@ -497,16 +532,10 @@ fn bench(
         }
     }
 
-    let mut written = Vec::new();
-    let mut writers_done = started;
-    for thread in writer_threads {
-        let (size, at) = thread
-            .join()
-            .map_err(|_| CliError::usage("a writer thread panicked"))?
-            .map_err(usage)?;
-        written.push(size);
-        writers_done = writers_done.max(at);
-    }
+    let (written, writers_done) = match joined {
+        Some(joined) => joined,
+        None => join_writers(writer_threads, writing)?,
+    };
     let mut acks = Vec::new();
     let mut done = started;
     for thread in shipper_threads {
@@ -605,7 +634,8 @@ fn bench(
         records_written: total,
         records_central: central_rows,
         wall_s: wall,
-        writers_events_per_s: total as f64 / writers_done.duration_since(started).as_secs_f64(),
+        writers_events_per_s: total as f64 / writers_done.duration_since(writing).as_secs_f64(),
+        preload: args.preload,
         ingest_records_per_s: ingest,
         copy_baseline_rows_per_s: copy,
         ingest_vs_copy: if copy > 0.0 { ingest / copy } else { 0.0 },
@@ -634,7 +664,9 @@ impl std::fmt::Display for FleetReport {
             "fleet: {} workers x {} events ({}), batches of <= {}, on loopback; {}",
             self.workers,
             self.events_per_worker,
-            if self.rate_per_worker == 0 {
+            if self.preload {
+                "all written first, then shipped".to_owned()
+            } else if self.rate_per_worker == 0 {
                 "each written as fast as the writer goes".to_owned()
             } else {
                 format!("each worker writing {} events/s", self.rate_per_worker)
@@ -644,8 +676,16 @@ impl std::fmt::Display for FleetReport {
         )?;
         writeln!(
             f,
-            "ingest     {:>12.0} records/s  verified and committed centrally ({} rows in {:.2} s, writers running on the same cores at {:.0} events/s)",
-            self.ingest_records_per_s, self.records_central, self.wall_s, self.writers_events_per_s
+            "ingest     {:>12.0} records/s  verified and committed centrally ({} rows in {:.2} s; {} at {:.0} events/s)",
+            self.ingest_records_per_s,
+            self.records_central,
+            self.wall_s,
+            if self.preload {
+                "the logs written before the shippers started"
+            } else {
+                "the writers running meanwhile on the same cores"
+            },
+            self.writers_events_per_s
         )?;
         writeln!(
             f,

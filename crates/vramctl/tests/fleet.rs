@@ -146,3 +146,17 @@ fn col_demo_001_demo_fleet_conflicts_with_the_single_host_options() {
         .unwrap();
     assert_eq!(code(&out), 2, "{}", text(&out));
 }
+
+/// COL-BENCH-001: with `--preload` (every log written before the shippers
+/// start) the same records arrive, once each.
+#[test]
+fn col_bench_001_bench_fleet_preloaded_every_record_once() {
+    let Some(report) = bench_fleet(
+        "col_bench_001_preload",
+        &["--workers", "2", "--events", "400", "--preload"],
+    ) else {
+        return;
+    };
+    check_integrity(&report, 2, 400);
+    assert_eq!(report["preload"], true);
+}
