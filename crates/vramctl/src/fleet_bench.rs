@@ -323,8 +323,8 @@ async fn copy_baseline(url: &str, batch: u64) -> Result<(u64, f64), String> {
 }
 
 /// Per worker centrally: rows, distinct seqs, highest seq, tree size and
-/// root held.
-type Central = (i64, i64, i64, Option<(i64, Vec<u8>)>);
+/// root held, and the checkpoint the last batch accepted ended at.
+type Central = (i64, i64, i64, Option<(i64, Vec<u8>)>, Option<String>);
 
 async fn central(url: &str, origin: &str) -> Result<Central, String> {
     let text = |e: tokio_postgres::Error| e.to_string();
@@ -346,7 +346,42 @@ async fn central(url: &str, origin: &str) -> Result<Central, String> {
         .await
         .map_err(text)?
         .map(|r| (r.get(0), r.get(1)));
-    Ok((row.get(0), row.get(1), row.get(2), held))
+    let last_checkpoint = client
+        .query_opt(
+            "SELECT checkpoint FROM ingest_checkpoints WHERE origin = $1 ORDER BY size DESC LIMIT 1",
+            &[&origin],
+        )
+        .await
+        .map_err(text)?
+        .map(|r| r.get(0));
+    Ok((row.get(0), row.get(1), row.get(2), held, last_checkpoint))
+}
+
+/// Whether the tree held (`size`, `root`) is the one the worker's last
+/// checkpoint signs: `note` verifies under the worker's verifier key, and
+/// its size and root are those held and those of the worker's own log at
+/// its last record (`size`, `log_root`).
+fn chain_verified(
+    held: Option<&(i64, Vec<u8>)>,
+    note: Option<&str>,
+    vkey: &audit_core::tlog::VerifierKey,
+    size: u64,
+    log_root: &audit_core::tlog::Hash,
+) -> bool {
+    let Some((held_size, held_root)) = held else {
+        return false;
+    };
+    let Some(checkpoint) = note
+        .and_then(|n| audit_core::tlog::Note::parse(n.as_bytes()).ok())
+        .filter(|n| n.verify(std::slice::from_ref(vkey)).is_ok())
+        .and_then(|n| audit_core::tlog::Checkpoint::from_text(n.text()).ok())
+    else {
+        return false;
+    };
+    u64::try_from(*held_size).is_ok_and(|s| s == size)
+        && checkpoint.size() == size
+        && checkpoint.root() == log_root
+        && held_root.as_slice() == log_root.as_bytes().as_slice()
 }
 
 /// The child `vramctl audit ship` of worker 0, killed when dropped.
@@ -577,7 +612,7 @@ fn bench(
     // Lost, duplicated, chains.
     let (mut lost, mut duplicated, mut verified, mut central_rows) = (0u64, 0u64, 0u64, 0u64);
     for (worker, &size) in workers.iter().zip(&written) {
-        let (rows, distinct, max, held) = runtime
+        let (rows, distinct, max, held, last_checkpoint) = runtime
             .block_on(central(pg.url(), &worker.origin))
             .map_err(usage)?;
         let (rows, distinct, max) = (
@@ -591,10 +626,19 @@ fn bench(
         let root = PublicLog::open(&worker.db)
             .and_then(|log| log.tree_root(size))
             .map_err(|e| usage(format!("{}: {e}", worker.worker_id)))?;
-        if held.is_some_and(|(s, r)| {
-            u64::try_from(s).is_ok_and(|s| s == size) && r == root.as_bytes().as_slice()
-        }) {
+        if chain_verified(
+            held.as_ref(),
+            last_checkpoint.as_deref(),
+            &worker.key.verifier_key(),
+            size,
+            &root,
+        ) {
             verified += 1;
+        } else {
+            errln!(
+                "bench fleet: {}: the central tree is not the one its last checkpoint signs",
+                worker.worker_id
+            );
         }
     }
     let alerts = runtime
@@ -703,7 +747,7 @@ impl std::fmt::Display for FleetReport {
         )?;
         writeln!(
             f,
-            "integrity  {} written, {} central: {} lost, {} duplicated; {} of {} chains verify centrally (tree root held = the worker log's root at its last record); {} alerts",
+            "integrity  {} written, {} central: {} lost, {} duplicated; {} of {} chains verify centrally (tree held = the one the worker's last checkpoint signs = its log's at its last record); {} alerts",
             self.records_written,
             self.records_central,
             self.lost,
@@ -743,5 +787,62 @@ impl std::fmt::Display for FleetReport {
             write!(f, "restarts   none (run with --restarts [--outage-s N])")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// COL-BENCH-001: p99 of 1..=100 ms is 99 ms, of nothing 0.
+    #[test]
+    fn col_bench_001_percentiles() {
+        let lags: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&lags, 50.0), 50.0);
+        assert_eq!(percentile(&lags, 99.0), 99.0);
+        assert_eq!(percentile(&lags, 100.0), 100.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+        assert_eq!(percentile(&[7], 99.0), 7.0);
+    }
+
+    /// COL-BENCH-001: a chain verifies centrally only when the tree held
+    /// is the one the worker's last checkpoint signs, under its key, at
+    /// the size and root of its own log.
+    #[test]
+    fn col_bench_001_chain_verified_needs_the_workers_signed_root() {
+        let key = audit_core::generate_log_key("bench-w0000").unwrap();
+        let origin = audit_core::log_origin("bench-w0000").unwrap();
+        let root = audit_core::tlog::Hash::from_bytes([7; 32]);
+        let other = audit_core::tlog::Hash::from_bytes([8; 32]);
+        let sign = |size: u64, root: audit_core::tlog::Hash, key: &audit_core::tlog::SignerKey| {
+            let note = audit_core::tlog::Checkpoint::new(&origin, size, root)
+                .unwrap()
+                .sign(key)
+                .unwrap();
+            String::from_utf8(note.to_bytes()).unwrap()
+        };
+        let vkey = key.verifier_key();
+        let held = (5i64, root.as_bytes().to_vec());
+        let note = sign(5, root, &key);
+        assert!(chain_verified(Some(&held), Some(&note), &vkey, 5, &root));
+        // Nothing held, no checkpoint, another size, another root.
+        assert!(!chain_verified(None, Some(&note), &vkey, 5, &root));
+        assert!(!chain_verified(Some(&held), None, &vkey, 5, &root));
+        assert!(!chain_verified(Some(&held), Some(&note), &vkey, 6, &root));
+        assert!(!chain_verified(Some(&held), Some(&note), &vkey, 5, &other));
+        let held_other = (5i64, other.as_bytes().to_vec());
+        assert!(!chain_verified(
+            Some(&held_other),
+            Some(&note),
+            &vkey,
+            5,
+            &root
+        ));
+        // Signed by another key.
+        let stranger = audit_core::generate_log_key("bench-w0000").unwrap();
+        let forged = sign(5, root, &stranger);
+        assert!(!chain_verified(Some(&held), Some(&forged), &vkey, 5, &root));
     }
 }
