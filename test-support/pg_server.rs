@@ -257,6 +257,37 @@ impl PgServer {
         self.startup
     }
 
+    /// Restarts the server (`pg_ctl restart -m immediate`: every
+    /// connection is cut, as in a crash) on the same port, with the same
+    /// options, and waits until it accepts connections again.
+    pub fn restart(&self) -> Result<(), String> {
+        if self.stopped {
+            return Err("the throwaway PostgreSQL is not running".to_owned());
+        }
+        let data = self.data_dir().display().to_string();
+        let log = self.dir.join("server.log").display().to_string();
+        run_pg(
+            &self.bin,
+            self.as_postgres,
+            &self.dir,
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-l",
+                &log,
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+        )
+        .and_then(|o| check(o, "pg_ctl restart"))
+        .map(drop)
+    }
+
     /// Stops the server now (`pg_ctl stop -m immediate`) and removes its
     /// directory; what `Drop` does, with the error to show.
     pub fn stop(&mut self) -> Result<(), String> {

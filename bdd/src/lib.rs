@@ -16,6 +16,11 @@
 )]
 
 mod capture;
+// The fleet scenarios' databases (`test_database`), on the server of
+// DATABASE_URL.
+#[allow(dead_code, clippy::panic)]
+#[path = "../../test-support/pg_server.rs"]
+mod pg_server;
 // Only the switch's reading is used here: the runner reports a missing CUDA
 // pass itself rather than failing a test.
 #[allow(dead_code)]

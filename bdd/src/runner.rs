@@ -110,15 +110,34 @@ pub fn run() -> ExitCode {
         .build()
         .expect("a tokio runtime for the runner");
 
+    // The @fleet scenarios need PostgreSQL (DATABASE_URL, which `cargo
+    // xtask bdd` and `ci` set): without it they are left out and the run
+    // says so; under VRAM_REQUIRE_POSTGRES=1 that is a failure.
+    let postgres = std::env::var(crate::pg_server::DATABASE_URL).is_ok();
+    let mut failed = false;
+    if !postgres {
+        println!(
+            "bdd: fleet scenarios (@fleet) did not run: DATABASE_URL is not set (cargo xtask bdd and cargo xtask ci start a throwaway PostgreSQL)"
+        );
+        if std::env::var(crate::pg_server::REQUIRE_POSTGRES).is_ok_and(|v| v == "1") {
+            println!(
+                "bdd: {}=1 is set, so fleet scenarios that did not run are a failure",
+                crate::pg_server::REQUIRE_POSTGRES
+            );
+            failed = true;
+        }
+    }
+
     let simulated = runtime.block_on(run_pass(
         Pass::Simulated,
         &opts,
         tags.clone(),
         name.clone(),
         &input,
+        postgres,
     ));
     println!("{}", simulated.summary(Pass::Simulated));
-    let mut failed = simulated.failed();
+    failed |= simulated.failed();
     let mut passed_scenarios = simulated.scenarios.passed;
     let mut failed_scenarios = simulated.scenarios.failed;
     let mut skipped_scenarios = simulated.scenarios.skipped;
@@ -129,7 +148,7 @@ pub fn run() -> ExitCode {
 
     match cuda_devices() {
         Ok(count) if count > 0 => {
-            let cuda = runtime.block_on(run_pass(Pass::Cuda, &opts, tags, name, &input));
+            let cuda = runtime.block_on(run_pass(Pass::Cuda, &opts, tags, name, &input, postgres));
             println!("{}", cuda.summary(Pass::Cuda));
             if cuda.scenarios.total() == 0 {
                 println!(
@@ -194,6 +213,7 @@ async fn run_pass(
     tags: Option<TagOperation>,
     name: Option<cucumber::codegen::Regex>,
     input: &Path,
+    postgres: bool,
 ) -> PassResult {
     Pass::set_current(pass);
     println!("bdd: {} pass: starting", pass.name());
@@ -208,9 +228,13 @@ async fn run_pass(
                 .chain(rule.iter().flat_map(|r| &r.tags))
                 .chain(scenario.tags.iter());
             let simulated_only = all_tags.clone().any(|t| t == "simulated");
+            // The fleet runs no device: once, in the simulated pass, and
+            // only with a PostgreSQL.
+            let fleet = all_tags.clone().any(|t| t == "fleet");
             name.as_ref().is_none_or(|re| re.is_match(&scenario.name))
                 && tags.as_ref().is_none_or(|t| t.eval(all_tags))
                 && !(pass == Pass::Cuda && simulated_only)
+                && !(fleet && (pass == Pass::Cuda || !postgres))
         })
         .await;
     let summary = writer.inner_writer();

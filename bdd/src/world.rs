@@ -203,6 +203,8 @@ pub struct ResidencyWorld {
     pub witness_outcome: Option<audit_ship::witness::Outcome>,
     /// The sizes the witness cosigned, in order.
     pub cosigned_sizes: Vec<u64>,
+    /// The fleet collector on PostgreSQL of a `@fleet` scenario.
+    pub collector: Option<crate::steps::fleet::RunningCollector>,
 }
 
 /// The test witness of the scenario (stopped when the world is dropped).
@@ -237,6 +239,7 @@ impl ResidencyWorld {
             witness: None,
             witness_outcome: None,
             cosigned_sizes: Vec::new(),
+            collector: None,
         }
     }
 

@@ -9,7 +9,8 @@
 //!   suite where it exists. Exits non-zero on any failure and names
 //!   the steps that failed.
 //! - `cargo xtask bdd [ARGS]` — the cucumber suite in `bdd/`; ARGS go to the
-//!   runner (`--tags EXPR`, a feature path; see `bdd/README.md`).
+//!   runner (`--tags EXPR`, a feature path; see `bdd/README.md`), under a
+//!   throwaway PostgreSQL for the `@fleet` scenarios.
 //! - `cargo xtask proptest` — every property test with a nightly-sized case
 //!   count and a fixed, printed seed.
 //! - `cargo xtask spec-ids` — every requirement ID cited in code exists in
@@ -27,7 +28,7 @@
 //! - `cargo xtask pg -- COMMAND...` — runs COMMAND under a throwaway
 //!   PostgreSQL (`DATABASE_URL`, `VRAM_REQUIRE_POSTGRES=1`), stopped
 //!   afterwards whatever the outcome (see [`pg`]); `ci`'s test step runs
-//!   under one too.
+//!   under one too, and so does the bdd step.
 
 mod gpu_bundle;
 mod kernels;
@@ -100,12 +101,17 @@ impl Step {
     }
 }
 
-/// The BDD runner: `cargo test -p bdd --test bdd -- ARGS`.
+/// The BDD runner: `cargo test -p bdd --test bdd -- ARGS`, under a
+/// throwaway PostgreSQL for the `@fleet` scenarios (which then fail, not
+/// skip, without it: `VRAM_REQUIRE_POSTGRES=1`).
 fn bdd_step(extra: &[String]) -> Step {
-    let mut step = Step::new(
-        "bdd",
-        &["test", "--locked", "-p", "bdd", "--test", "bdd", "--"],
-    );
+    let mut step = Step {
+        postgres: true,
+        ..Step::new(
+            "bdd",
+            &["test", "--locked", "-p", "bdd", "--test", "bdd", "--"],
+        )
+    };
     step.args.extend(extra.iter().cloned());
     step
 }

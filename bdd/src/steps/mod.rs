@@ -10,6 +10,7 @@ mod audit;
 mod capacity;
 mod common;
 mod concurrency;
+pub(crate) mod fleet;
 mod policy;
 mod sealing;
 mod secrets;

@@ -36,6 +36,10 @@ pub enum BenchCommand {
     /// are (the kernel on CUDA) beside the host path (copy back + CPU hash)
     /// and the device's copy bandwidth, and in place by number of chunks.
     Verify(VerifyArgs),
+    /// The fleet's ingest path on loopback: simulated workers writing and
+    /// shipping to a collector on PostgreSQL, beside a raw COPY BINARY of
+    /// the same rows; lag, lost, duplicated, chains, the shipper's RSS.
+    Fleet(crate::fleet_bench::FleetArgs),
 }
 
 /// Arguments of `vramctl bench verify`.
@@ -117,6 +121,7 @@ pub fn run(command: &BenchCommand) -> Result<(), CliError> {
         BenchCommand::Copy(args) => copy(args),
         BenchCommand::Audit(args) => audit(args),
         BenchCommand::Verify(args) => verify(args),
+        BenchCommand::Fleet(args) => crate::fleet_bench::run(args),
     }
 }
 

@@ -32,6 +32,11 @@ pub struct DemoArgs {
     /// Which device backend to use.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
+    /// The fleet instead: a collector on PostgreSQL (a throwaway server
+    /// unless DATABASE_URL is set), three simulated workers shipping their
+    /// logs, one log cut and written on, the collector's alert.
+    #[arg(long, conflicts_with_all = ["size_mib", "audit_db", "secret_file", "backend"])]
+    fleet: bool,
 }
 
 /// Deterministic pseudo-random bytes (xorshift), fast enough for GiBs.
@@ -125,6 +130,9 @@ fn gbps(bytes: u64, seconds: f64) -> f64 {
 }
 
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
+    if args.fleet {
+        return crate::fleet_demo::run();
+    }
     let total = Instant::now();
     let bytes = args.size_mib * MIB;
     let device = device::open(args.backend, 0, bytes + 64 * MIB)?;

@@ -14,7 +14,15 @@ mod bounded;
 mod cli_error;
 mod demo;
 mod device;
+mod fleet;
+mod fleet_bench;
+mod fleet_demo;
 mod output;
+// The throwaway PostgreSQL of the tests, for `bench fleet` and `demo
+// --fleet` without `DATABASE_URL` (standard library only).
+#[path = "../../../test-support/pg_server.rs"]
+#[allow(dead_code, clippy::print_stderr)]
+mod pg_server;
 mod progress;
 mod seal_cmd;
 mod secret;
