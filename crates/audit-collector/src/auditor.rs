@@ -85,16 +85,24 @@ fn to_i64(n: u64, what: &str) -> Result<i64, Refusal> {
 }
 
 fn to_u64(n: i64, operation: &'static str) -> Result<u64, Refusal> {
-    u64::try_from(n).map_err(|_| {
-        Refusal::Database(CollectorError::Database {
-            operation,
-            detail: format!("a stored size or seq of {n}"),
-        })
-    })
+    u64::try_from(n).map_err(|_| corrupt(operation, format!("a stored size or seq of {n}")))
 }
 
+/// What the collector holds does not add up (a missing stored hash, a
+/// record that does not hash to its leaf, a proof that does not verify):
+/// 500, raised at error level for an operator; never served as a proof.
 fn corrupt(operation: &'static str, detail: String) -> Refusal {
-    Refusal::Database(CollectorError::Database { operation, detail })
+    tracing::error!(
+        operation,
+        detail,
+        "auditor request: the stored data is inconsistent (500)"
+    );
+    Refusal::Status(
+        500,
+        format!(
+            "{operation}: {detail}; the collector's stored data is inconsistent: nothing was served, tell its operator"
+        ),
+    )
 }
 
 /// A hash store that only notes what is asked of it (and answers zeros).
