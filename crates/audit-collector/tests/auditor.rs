@@ -459,3 +459,113 @@ fn col_aud_004_proof_timings() {
         inclusion[100], inclusion[199], consistency[25], consistency[49]
     );
 }
+
+/// COL-AUD-003, COL-AUD-005: proof generation on a large tree (measured,
+/// not a timed assertion; ignored by default, it writes 64 MiB): a tree of
+/// 1,048,576 leaves stored as the ingest path stores it (20 blocks, the
+/// hashes from `Frontier::append_into`) under a signed checkpoint; the
+/// median and worst of 200 consistency proofs served over HTTP, each
+/// checked against the tree. `cargo xtask pg -- cargo test -p
+/// audit-collector --test auditor -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: writes a tree of 2^20 leaves (64 MiB of hashes)"]
+fn col_aud_005_proof_timings_on_a_large_tree() {
+    use audit_collector::frontier::Frontier;
+    use audit_core::tlog::{MemoryHashStore, leaf_hash};
+
+    let Some(db) = test_database("col_aud_large") else {
+        return;
+    };
+    const LEAVES: u64 = 1 << 20;
+    const BLOCK: u64 = 52_429;
+    let log = WorkerLog::new(WORKER, 0);
+    register(db.url(), &log);
+    let origin = log.origin();
+    let started = Instant::now();
+    let mut frontier = Frontier::empty();
+    let mut blocks = Vec::new();
+    let mut roots = Vec::new();
+    let mut done = 0u64;
+    while done < LEAVES {
+        let first = 2 * done - u64::from(done.count_ones());
+        let mut hashes = Vec::new();
+        let end = (done + BLOCK).min(LEAVES);
+        for i in done..end {
+            frontier.append_into(leaf_hash(&i.to_be_bytes()), &mut hashes);
+        }
+        blocks.push((first, hashes));
+        roots.push((end, frontier.root()));
+        done = end;
+    }
+    let build = started.elapsed();
+    runtime().block_on(async {
+        let client = client(db.url()).await;
+        for (first, hashes) in &blocks {
+            client
+                .execute(
+                    "INSERT INTO tree_blocks (origin, first, hashes) VALUES ($1, $2, $3)",
+                    &[&origin, &i64::try_from(*first).unwrap(), hashes],
+                )
+                .await
+                .unwrap();
+        }
+        for (size, root) in &roots {
+            let note = audit_core::tlog::Checkpoint::new(&origin, *size, *root)
+                .unwrap()
+                .sign(&log.key)
+                .unwrap();
+            let note = String::from_utf8(note.to_bytes()).unwrap();
+            client
+                .execute(
+                    "INSERT INTO ingest_checkpoints (origin, size, root, checkpoint) VALUES ($1, $2, $3, $4)",
+                    &[&origin, &i64::try_from(*size).unwrap(), &root.as_bytes().as_slice(), &note],
+                )
+                .await
+                .unwrap();
+            client
+                .execute(
+                    "INSERT INTO ingested (origin, size, root, frontier, checkpoint) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (origin) DO UPDATE SET size = EXCLUDED.size, root = EXCLUDED.root, checkpoint = EXCLUDED.checkpoint",
+                    &[&origin, &i64::try_from(*size).unwrap(), &root.as_bytes().as_slice(), &Vec::<u8>::new(), &note],
+                )
+                .await
+                .unwrap();
+        }
+        client.execute("ANALYZE tree_blocks", &[]).await.unwrap();
+    });
+    eprintln!(
+        "COL-AUD-005: a tree of {LEAVES} leaves built in {build:?}, stored in {:?}",
+        started.elapsed()
+    );
+    let collector = TestCollector::start(db.url(), &witness_key("collector.test/w1"));
+    let base = format!("{}/workers/{}", collector.url, segment(&origin));
+    let mut times = Vec::new();
+    for i in 0..200u64 {
+        let from = 1 + (i * 104_729) % (LEAVES - 1);
+        let start = Instant::now();
+        let (status, body) = get(&format!("{base}/prove/consistency/{from}"));
+        times.push(start.elapsed());
+        assert_eq!(status, 200, "{body}");
+        let request = audit_core::tlog::AddCheckpointRequest::parse(body.as_bytes()).unwrap();
+        assert_eq!(request.old_size(), from);
+    }
+    times.sort();
+    // The same proofs' work in memory, for scale.
+    let mut memory = MemoryHashStore::new();
+    for i in 0..LEAVES {
+        memory
+            .append_leaf_hash(leaf_hash(&i.to_be_bytes()))
+            .unwrap();
+    }
+    let start = Instant::now();
+    for i in 0..200u64 {
+        let from = 1 + (i * 104_729) % (LEAVES - 1);
+        audit_core::tlog::consistency_proof(&memory, from, LEAVES).unwrap();
+    }
+    eprintln!(
+        "COL-AUD-005 timings, {LEAVES} leaves: consistency proof over HTTP median {:?} max {:?}; the same 200 in memory {:?} in all",
+        times[100],
+        times[199],
+        start.elapsed()
+    );
+}
