@@ -19,7 +19,11 @@
 //! store twice (it takes a retried batch as a no-op), nothing skipped. A
 //! collector that cannot be reached is retried with exponential backoff; a
 //! refusal that is an alert there (403, 404, 422) stops the shipper and is
-//! reported: it is not retried away. [`ShipStatus`] (from
+//! reported: it is not retried away. Caught up, it compares before it
+//! trusts: unless the collector confirmed the log's present root at the
+//! size held, it sends the last record with a checkpoint of the log as it
+//! is now, so a log rewritten to exactly that size is refused with an
+//! alert (`COL-SHIP-006`). [`ShipStatus`] (from
 //! [`Shipper::status`] or [`ShipperHandle::status`]) shows how far behind
 //! it is, in records and seconds; so do its `tracing` events.
 
