@@ -820,7 +820,8 @@ fn col_ship_005_vramctl_audit_ship_follows_the_log() {
 
 /// COL-SHIP-006: a worker log rewritten to exactly the size the collector
 /// holds (another history under the same log key) is not taken as caught
-/// up: the shipper, by the same instance and by a new one, sends its tail
+/// up: the shipper (the same instance, a new one, a new one without the
+/// log key, which sends the checkpoint stored in the log) sends its tail
 /// with a checkpoint of the log as it is now, and the collector refuses
 /// it, 422 with one `inconsistent` alert; the honest log caught up sends
 /// nothing that counts as a batch.
@@ -847,6 +848,9 @@ fn col_ship_006_log_rewritten_to_the_held_size_is_refused() {
     // The log is replaced by another history of exactly 120 records.
     let fork = WorkerLog::with_key(WORKER, 0, log.key.clone());
     fork.append_many(120, "rewritten");
+    // Signed in the log too, so a shipper without the key has a
+    // checkpoint of the rewritten tree to send.
+    fork.sign();
     let saved = tempfile::tempdir().unwrap();
     fork.save(saved.path());
     log.restore(saved.path());
@@ -858,6 +862,7 @@ fn col_ship_006_log_rewritten_to_the_held_size_is_refused() {
     for mut s in [
         shipper,
         Shipper::new(&log.db, config(&collector.url, 50), Some(log.key.clone())).unwrap(),
+        Shipper::new(&log.db, config(&collector.url, 50), None).unwrap(),
     ] {
         match s.ship_until_caught_up() {
             Err(ShipError::Refused { status, alert, .. }) => {
@@ -867,7 +872,7 @@ fn col_ship_006_log_rewritten_to_the_held_size_is_refused() {
         }
     }
     let listed = collector.alerts();
-    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
     assert_eq!(listed[0]["kind"], "inconsistent");
     assert_eq!(listed[0]["endpoint"], "ingest");
     assert_eq!(listed[0]["held_size"], 120);

@@ -368,14 +368,7 @@ impl Shipper {
         if let Some(c) = stored.iter().rev().find(|c| c.size == to) {
             return Ok(Some((to, c.note.clone())));
         }
-        if let Some(key) = &self.key {
-            let checkpoint = Checkpoint::new(log.origin(), to, log.tree_root(to)?)
-                .map_err(|e| ShipError::Log(e.to_string()))?;
-            let note = checkpoint.sign(key).map_err(|e| ShipError::BadKey {
-                reason: e.to_string(),
-            })?;
-            let text =
-                String::from_utf8(note.to_bytes()).map_err(|e| ShipError::Log(e.to_string()))?;
+        if let Some(text) = self.sign_at(log, to)? {
             return Ok(Some((to, text)));
         }
         Ok(stored
@@ -383,6 +376,22 @@ impl Shipper {
             .rev()
             .find(|c| (from..=to).contains(&c.size))
             .map(|c| (c.size, c.note.clone())))
+    }
+
+    /// With the log key, a checkpoint of the log's tree of `size` records
+    /// signed now (not stored): its note.
+    fn sign_at(&self, log: &PublicLog, size: u64) -> Result<Option<String>, ShipError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        let checkpoint = Checkpoint::new(log.origin(), size, log.tree_root(size)?)
+            .map_err(|e| ShipError::Log(e.to_string()))?;
+        let note = checkpoint.sign(key).map_err(|e| ShipError::BadKey {
+            reason: e.to_string(),
+        })?;
+        String::from_utf8(note.to_bytes())
+            .map(Some)
+            .map_err(|e| ShipError::Log(e.to_string()))
     }
 
     /// One round: looks at the log, asks the collector what it holds if
@@ -518,15 +527,15 @@ impl Shipper {
         let at_size = stored.iter().rev().filter(|c| c.size == held);
         let note = match at_size.clone().find(|c| signs_now(&c.note)) {
             Some(c) => Some(c.note.clone()),
-            None if self.key.is_some() => self
-                .checkpoint(log, held, held)?
-                .and_then(|(size, note)| (size == held && signs_now(&note)).then_some(note)),
+            None if self.key.is_some() => self.sign_at(log, held)?,
             None => at_size.map(|c| c.note.clone()).next(),
         };
-        let Some(note) = note else {
+        let records = log.records(held, held)?;
+        let (Some(note), 1) = (note, records.len()) else {
+            // No checkpoint to end it at, or the record is gone: nothing
+            // to compare.
             return Ok(Step::CaughtUp { size: held });
         };
-        let records = log.records(held, held)?;
         let mut body = serde_json::to_vec(&Header {
             origin,
             from: held,
