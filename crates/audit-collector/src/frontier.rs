@@ -60,12 +60,23 @@ impl Frontier {
     /// bit of `n`, each the node of the border's smallest subtree and the
     /// one completed before it.
     pub fn append(&mut self, leaf: Hash) {
+        self.append_into(leaf, &mut Vec::new());
+    }
+
+    /// Appends a leaf hash as [`Self::append`] does, and pushes onto
+    /// `stored` the hashes tlog's stored-hash layout holds for it (32 bytes
+    /// each): the leaf, then every subtree it completes, lowest first
+    /// (`tlog::hashes_to_append`), which go at stored indexes
+    /// `stored_hash_count(size)` onwards.
+    pub fn append_into(&mut self, leaf: Hash, stored: &mut Vec<u8>) {
         let mut top = leaf;
+        stored.extend_from_slice(top.as_bytes());
         for _ in 0..self.size.trailing_ones() {
             // The border has one hash per set bit of the size, so this pops
             // one for each trailing one.
             if let Some(left) = self.border.pop() {
                 top = node_hash(&left, &top);
+                stored.extend_from_slice(top.as_bytes());
             }
         }
         self.border.push(top);
@@ -92,7 +103,8 @@ mod tests {
 
     /// COL-ING-002: the border's root equals the RFC 6962 root of every
     /// size from 0 to 300, and survives its stored form; a stored form of
-    /// the wrong length for its size is refused.
+    /// the wrong length for its size is refused. COL-AUD-003: the hashes
+    /// `append_into` stores are tlog's stored-hash layout, hash for hash.
     #[test]
     fn col_ing_002_frontier_root_matches_rfc6962() {
         let leaves: Vec<Hash> = (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
@@ -106,6 +118,19 @@ mod tests {
             let stored = Frontier::from_bytes(frontier.size(), &frontier.to_bytes()).unwrap();
             assert_eq!(stored, frontier);
         }
+        let mut store = audit_core::tlog::MemoryHashStore::new();
+        let mut frontier = Frontier::empty();
+        let mut stored = Vec::new();
+        for leaf in &leaves {
+            store.append_leaf_hash(*leaf).unwrap();
+            frontier.append_into(*leaf, &mut stored);
+        }
+        let expected: Vec<u8> = store
+            .stored_hashes()
+            .iter()
+            .flat_map(|h| *h.as_bytes())
+            .collect();
+        assert_eq!(stored, expected, "COL-AUD-003: the stored-hash layout");
         assert!(Frontier::from_bytes(3, &[0; 32]).is_err());
         assert!(Frontier::from_bytes(4, &[0; 64]).is_err());
         assert_eq!(Frontier::from_bytes(0, &[]).unwrap().root(), EMPTY_ROOT);

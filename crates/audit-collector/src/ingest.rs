@@ -334,6 +334,36 @@ async fn copy_records(
         .map_err(step("finishing COPY of the records"))
 }
 
+/// Writes the stored hashes a batch added to the tree of `origin`, which
+/// held `old_size` leaves, as one block (`COL-AUD-003`): the row of
+/// `tree_blocks` starting at stored index `stored_hash_count(old_size)`.
+async fn store_tree_block(
+    tx: &Transaction<'_>,
+    origin: &str,
+    old_size: u64,
+    hashes: &[u8],
+) -> Result<(), CollectorError> {
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let first =
+        audit_core::tlog::stored_hash_count(old_size).ok_or_else(|| CollectorError::Database {
+            operation: "storing the tree's hashes",
+            detail: format!("a tree of {old_size} leaves is beyond the stored-hash layout"),
+        })?;
+    tx.execute(
+        "INSERT INTO tree_blocks (origin, first, hashes) VALUES ($1, $2, $3)",
+        &[
+            &origin,
+            &to_i64(first, "storing the tree's hashes")?,
+            &hashes,
+        ],
+    )
+    .await
+    .map_err(|e| CollectorError::db("storing the tree's hashes", &e))?;
+    Ok(())
+}
+
 /// The ingest side of the collector: its database.
 #[derive(Debug, Clone)]
 pub struct IngestService {
@@ -617,8 +647,9 @@ async fn in_transaction(
     let new_records = batch.records.get(skip..).unwrap_or_default();
     let new_leaves = batch.leaves.get(skip..).unwrap_or_default();
     let mut tree = held;
+    let mut stored_hashes = Vec::with_capacity(new_leaves.len().saturating_mul(64));
     for leaf in new_leaves {
-        tree.append(*leaf);
+        tree.append_into(*leaf, &mut stored_hashes);
     }
     let root = tree.root();
     if root != *batch.checkpoint.root() || tree.size() != to {
@@ -638,6 +669,7 @@ async fn in_transaction(
         .await;
     }
     let stored = copy_records(&tx, origin, new_records, new_leaves).await?;
+    store_tree_block(&tx, origin, size, &stored_hashes).await?;
     let new_size = to_i64(to, "storing the tree")?;
     let root_bytes = root.as_bytes().to_vec();
     tx.execute(

@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod auditor;
 pub mod db;
 mod error;
 pub mod frontier;

@@ -108,10 +108,34 @@ ALTER TABLE alerts ADD COLUMN endpoint text NOT NULL DEFAULT 'add-checkpoint'
     CHECK (endpoint IN ('add-checkpoint', 'ingest'));
 ",
     },
+    Migration {
+        version: 3,
+        name: "the stored hashes of every ingested tree, for proofs",
+        sql: r"
+-- Every node hash of the tree of the records held per origin, in tlog's
+-- stored-hash layout (one hash per complete subtree, index
+-- 2m - popcount(m) + level), kept in blocks: one row per accepted batch,
+-- the hashes at stored indexes first, first + 1, ... concatenated (32
+-- bytes each), each block starting where the one before it ends. Written
+-- in the batch's transaction (COL-AUD-003); never updated. Stored
+-- uncompressed so a proof reads 32-byte slices, not whole blocks.
+CREATE TABLE tree_blocks (
+    origin text NOT NULL REFERENCES workers (origin),
+    first bigint NOT NULL CHECK (first >= 0),
+    hashes bytea NOT NULL CHECK (length(hashes) > 0 AND length(hashes) % 32 = 0),
+    PRIMARY KEY (origin, first)
+);
+ALTER TABLE tree_blocks ALTER COLUMN hashes SET STORAGE EXTERNAL;
+-- The tree size from which the stored hashes of each origin exist: trees
+-- ingested before this migration have none below it, and no proofs.
+ALTER TABLE ingested ADD COLUMN hashes_from bigint NOT NULL DEFAULT 0;
+UPDATE ingested SET hashes_from = size;
+",
+    },
 ];
 
 /// The newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A key of PostgreSQL's advisory locks for migrations ("vramcol1").
 const MIGRATION_LOCK: i64 = 0x7672_616d_636f_6c31;

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use audit_core::tlog::{MAX_ADD_CHECKPOINT_BODY_BYTES, SignerKey, VerifierKey};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::CollectorError;
 use crate::alerts::list_alerts;
+use crate::auditor::AuditorService;
 use crate::db::{DEFAULT_MAX_CONNECTIONS, Database};
 use crate::ingest::{IngestReply, IngestService, MAX_INGEST_BODY_BYTES};
 use crate::migrate::migrate;
@@ -28,6 +29,7 @@ use crate::witness::{Answer, WitnessService};
 pub struct Collector {
     witness: Arc<WitnessService>,
     ingest: Arc<IngestService>,
+    auditor: Arc<AuditorService>,
     db: Database,
 }
 
@@ -43,6 +45,7 @@ impl Collector {
         Ok(Self {
             witness: Arc::new(WitnessService::new(witness_key, db.clone())),
             ingest: Arc::new(IngestService::new(db.clone())),
+            auditor: Arc::new(AuditorService::new(db.clone())),
             db,
         })
     }
@@ -65,6 +68,16 @@ impl Collector {
             )
             .route("/workers/{origin}/size", get(size))
             .route("/alerts", get(alerts))
+            .route("/workers/{origin}/checkpoint", get(cosigned_checkpoint))
+            .route(
+                "/workers/{origin}/prove/inclusion/{seq}",
+                get(prove_inclusion),
+            )
+            .route(
+                "/workers/{origin}/prove/consistency/{from}",
+                get(prove_consistency),
+            )
+            .route("/records", get(records))
             .with_state(self.clone())
     }
 
@@ -152,4 +165,41 @@ async fn alerts(State(collector): State<Collector>) -> Response {
                 .into_response()
         }
     }
+}
+
+async fn cosigned_checkpoint(
+    State(collector): State<Collector>,
+    Path(origin): Path<String>,
+) -> Response {
+    respond(collector.auditor.cosigned_checkpoint(&origin).await)
+}
+
+async fn records(State(collector): State<Collector>, RawQuery(query): RawQuery) -> Response {
+    respond(collector.auditor.records(query.as_deref()).await)
+}
+
+async fn prove_inclusion(
+    State(collector): State<Collector>,
+    Path((origin, seq)): Path<(String, u64)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond(
+        collector
+            .auditor
+            .prove_inclusion(&origin, seq, query.as_deref())
+            .await,
+    )
+}
+
+async fn prove_consistency(
+    State(collector): State<Collector>,
+    Path((origin, from)): Path<(String, u64)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond(
+        collector
+            .auditor
+            .prove_consistency(&origin, from, query.as_deref())
+            .await,
+    )
 }

@@ -817,3 +817,63 @@ fn col_ship_005_vramctl_audit_ship_follows_the_log() {
     child.wait().unwrap();
     assert_complete(db.url(), &log, 500);
 }
+
+/// COL-SHIP-006: a worker log rewritten to exactly the size the collector
+/// holds (another history under the same log key) is not taken as caught
+/// up: the shipper (the same instance, a new one, a new one without the
+/// log key, which sends the checkpoint stored in the log) sends its tail
+/// with a checkpoint of the log as it is now, and the collector refuses
+/// it, 422 with one `inconsistent` alert; the honest log caught up sends
+/// nothing that counts as a batch.
+#[test]
+fn col_ship_006_log_rewritten_to_the_held_size_is_refused() {
+    let Some(db) = test_database("col_ship_006") else {
+        return;
+    };
+    let log = WorkerLog::new(WORKER, 0);
+    log.append_many(120, "a");
+    register(db.url(), &log);
+    let collector = TestCollector::start(db.url(), &witness_key("collector.test/w1"));
+    let mut shipper =
+        Shipper::new(&log.db, config(&collector.url, 50), Some(log.key.clone())).unwrap();
+    assert_eq!(shipper.ship_until_caught_up().unwrap(), 120);
+    assert_eq!(shipper.ship_until_caught_up().unwrap(), 120);
+    assert_eq!(shipper.status().batches, 3);
+    // A new shipper of the honest log compares the tail once: 200.
+    let mut fresh =
+        Shipper::new(&log.db, config(&collector.url, 50), Some(log.key.clone())).unwrap();
+    assert_eq!(fresh.ship_until_caught_up().unwrap(), 120);
+    assert_eq!(fresh.status().batches, 0);
+
+    // The log is replaced by another history of exactly 120 records.
+    let fork = WorkerLog::with_key(WORKER, 0, log.key.clone());
+    fork.append_many(120, "rewritten");
+    // Signed in the log too, so a shipper without the key has a
+    // checkpoint of the rewritten tree to send.
+    fork.sign();
+    let saved = tempfile::tempdir().unwrap();
+    fork.save(saved.path());
+    log.restore(saved.path());
+    assert_eq!(
+        PublicLog::open(&log.db).unwrap().tree_root(120).unwrap(),
+        PublicLog::open(&fork.db).unwrap().tree_root(120).unwrap(),
+        "the log now is the rewritten one"
+    );
+    for mut s in [
+        shipper,
+        Shipper::new(&log.db, config(&collector.url, 50), Some(log.key.clone())).unwrap(),
+        Shipper::new(&log.db, config(&collector.url, 50), None).unwrap(),
+    ] {
+        match s.ship_until_caught_up() {
+            Err(ShipError::Refused { status, alert, .. }) => {
+                assert_eq!((status, alert.as_deref()), (422, Some("inconsistent")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let listed = collector.alerts();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(listed[0]["kind"], "inconsistent");
+    assert_eq!(listed[0]["endpoint"], "ingest");
+    assert_eq!(listed[0]["held_size"], 120);
+}

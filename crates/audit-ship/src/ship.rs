@@ -19,7 +19,11 @@
 //! store twice (it takes a retried batch as a no-op), nothing skipped. A
 //! collector that cannot be reached is retried with exponential backoff; a
 //! refusal that is an alert there (403, 404, 422) stops the shipper and is
-//! reported: it is not retried away. [`ShipStatus`] (from
+//! reported: it is not retried away. Caught up, it compares before it
+//! trusts: unless the collector confirmed the log's present root at the
+//! size held, it sends the last record with a checkpoint of the log as it
+//! is now, so a log rewritten to exactly that size is refused with an
+//! alert (`COL-SHIP-006`). [`ShipStatus`] (from
 //! [`Shipper::status`] or [`ShipperHandle::status`]) shows how far behind
 //! it is, in records and seconds; so do its `tracing` events.
 
@@ -29,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use audit_core::tlog::{Checkpoint, SignatureType, SignerKey};
+use audit_core::tlog::{Checkpoint, Hash, SignatureType, SignerKey};
 use audit_core::{AuditError, PublicLog};
 use serde::{Deserialize, Serialize};
 
@@ -278,6 +282,10 @@ pub struct Shipper {
     config: ShipConfig,
     key: Option<SignerKey>,
     acknowledged: Option<u64>,
+    /// The size and local root the collector last confirmed holding (an
+    /// accepted batch ending there, or a comparison of the held tail):
+    /// caught up at that size with that root, nothing is sent.
+    confirmed: Option<(u64, Hash)>,
     status: Arc<Mutex<ShipStatus>>,
 }
 
@@ -305,6 +313,7 @@ impl Shipper {
             config,
             key,
             acknowledged: None,
+            confirmed: None,
             status: Arc::new(Mutex::new(ShipStatus::default())),
         })
     }
@@ -359,14 +368,7 @@ impl Shipper {
         if let Some(c) = stored.iter().rev().find(|c| c.size == to) {
             return Ok(Some((to, c.note.clone())));
         }
-        if let Some(key) = &self.key {
-            let checkpoint = Checkpoint::new(log.origin(), to, log.tree_root(to)?)
-                .map_err(|e| ShipError::Log(e.to_string()))?;
-            let note = checkpoint.sign(key).map_err(|e| ShipError::BadKey {
-                reason: e.to_string(),
-            })?;
-            let text =
-                String::from_utf8(note.to_bytes()).map_err(|e| ShipError::Log(e.to_string()))?;
+        if let Some(text) = self.sign_at(log, to)? {
             return Ok(Some((to, text)));
         }
         Ok(stored
@@ -374,6 +376,22 @@ impl Shipper {
             .rev()
             .find(|c| (from..=to).contains(&c.size))
             .map(|c| (c.size, c.note.clone())))
+    }
+
+    /// With the log key, a checkpoint of the log's tree of `size` records
+    /// signed now (not stored): its note.
+    fn sign_at(&self, log: &PublicLog, size: u64) -> Result<Option<String>, ShipError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        let checkpoint = Checkpoint::new(log.origin(), size, log.tree_root(size)?)
+            .map_err(|e| ShipError::Log(e.to_string()))?;
+        let note = checkpoint.sign(key).map_err(|e| ShipError::BadKey {
+            reason: e.to_string(),
+        })?;
+        String::from_utf8(note.to_bytes())
+            .map(Some)
+            .map_err(|e| ShipError::Log(e.to_string()))
     }
 
     /// One round: looks at the log, asks the collector what it holds if
@@ -421,7 +439,7 @@ impl Shipper {
             s.seconds_behind = age;
         });
         if held == local {
-            return Ok(Step::CaughtUp { size: held });
+            return self.compare_held(&log, &origin, held);
         }
         let (from, to) = if held > local {
             if local == 0 {
@@ -463,8 +481,14 @@ impl Shipper {
             body.push(b'\n');
         }
         drop(records);
+        let root = log.tree_root(to)?;
         drop(log);
-        let step = self.send(&body, from, to)?;
+        let step = self.send(&body, from, to, true)?;
+        if let Step::Shipped { size, .. } = step
+            && size == to
+        {
+            self.confirmed = Some((to, root));
+        }
         if held > local {
             // The collector took the log's tail as a retry: the records
             // match, but the log lost the ones after them.
@@ -473,7 +497,70 @@ impl Shipper {
         Ok(step)
     }
 
-    fn send(&mut self, body: &[u8], from: u64, to: u64) -> Result<Step, ShipError> {
+    /// Caught up at `held` records (`COL-SHIP-006`): unless the collector
+    /// already confirmed the log's present root at that size, sends the
+    /// last record with a checkpoint of the log's tree now, so a log
+    /// rewritten to exactly the size held is compared, and refused with an
+    /// alert, rather than taken as caught up. The checkpoint is one stored
+    /// at that size that signs the tree now, else (with the log key) one
+    /// signed now, else the stored one; with none, nothing can be compared.
+    fn compare_held(
+        &mut self,
+        log: &PublicLog,
+        origin: &str,
+        held: u64,
+    ) -> Result<Step, ShipError> {
+        if held == 0 {
+            return Ok(Step::CaughtUp { size: held });
+        }
+        let root = log.tree_root(held)?;
+        if self.confirmed == Some((held, root)) {
+            return Ok(Step::CaughtUp { size: held });
+        }
+        let stored = log.signed_checkpoints()?;
+        let signs_now = |note: &str| {
+            audit_core::tlog::Note::parse(note.as_bytes())
+                .ok()
+                .and_then(|n| Checkpoint::from_text(n.text()).ok())
+                .is_some_and(|c| *c.root() == root)
+        };
+        let at_size = stored.iter().rev().filter(|c| c.size == held);
+        let note = match at_size.clone().find(|c| signs_now(&c.note)) {
+            Some(c) => Some(c.note.clone()),
+            None if self.key.is_some() => self.sign_at(log, held)?,
+            None => at_size.map(|c| c.note.clone()).next(),
+        };
+        let records = log.records(held, held)?;
+        let (Some(note), 1) = (note, records.len()) else {
+            // No checkpoint to end it at, or the record is gone: nothing
+            // to compare.
+            return Ok(Step::CaughtUp { size: held });
+        };
+        let mut body = serde_json::to_vec(&Header {
+            origin,
+            from: held,
+            to: held,
+            checkpoint: &note,
+        })
+        .map_err(|e| ShipError::Log(e.to_string()))?;
+        body.push(b'\n');
+        for record in &records {
+            serde_json::to_writer(&mut body, record).map_err(|e| ShipError::Log(e.to_string()))?;
+            body.push(b'\n');
+        }
+        match self.send(&body, held, held, false)? {
+            Step::Shipped { size, .. } if size == held => {
+                self.confirmed = Some((held, root));
+                tracing::debug!(held, "the collector compared the records held: the same");
+                Ok(Step::CaughtUp { size: held })
+            }
+            step => Ok(step),
+        }
+    }
+
+    /// Posts one batch; `counted` says whether it counts in the status's
+    /// batches (a comparison of the held tail does not).
+    fn send(&mut self, body: &[u8], from: u64, to: u64, counted: bool) -> Result<Step, ShipError> {
         let url = format!("{}/ingest", self.config.collector);
         let response = http::post(
             &url,
@@ -505,20 +592,22 @@ impl Shipper {
                 self.update(|s| {
                     s.acknowledged = Some(size);
                     s.records_behind = s.local_size.saturating_sub(size);
-                    s.batches += 1;
+                    s.batches += u64::from(counted);
                     s.records_stored += reply.stored;
                     s.failures = 0;
                     s.last_error = None;
                     behind = s.records_behind;
                 });
-                tracing::info!(
-                    from,
-                    to,
-                    stored = reply.stored,
-                    held = size,
-                    records_behind = behind,
-                    "audit batch shipped"
-                );
+                if counted {
+                    tracing::info!(
+                        from,
+                        to,
+                        stored = reply.stored,
+                        held = size,
+                        records_behind = behind,
+                        "audit batch shipped"
+                    );
+                }
                 Ok(Step::Shipped {
                     from,
                     to,
