@@ -15,12 +15,15 @@
 //! a header, then the records `from..=to` in the export form
 //! (`audit_core::AuditRecord`, as `vramctl audit export` writes them, MACs
 //! included), in order. The checkpoint is a C2SP signed note of size `to`.
+//! Records are parsed borrowed from the body (`WireRecord`), the event
+//! kept as the JSON text sent: that text is what the leaf covers and what
+//! is stored, so nothing is parsed into a tree and written again.
 //!
 //! One batch is one transaction, under `SELECT … FOR UPDATE` of the
 //! worker's row: the checkpoint must be signed by the registered key; the
 //! records already held (`from ≤ size held`) must have the leaf hashes
 //! stored (else a rewritten history: 422 and an alert); the new records'
-//! leaves, computed by `audit_core::leaf_hash`, extend the tree held
+//! leaves, computed as `audit_core::leaf_hash` does, extend the tree held
 //! ([`Frontier`]) to exactly the checkpoint's root (else a fork or a cut:
 //! 422 and an alert). Only then are the new records written, with `COPY
 //! … FROM STDIN BINARY`, and the tree's new size, root and border. A
