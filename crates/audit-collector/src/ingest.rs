@@ -15,12 +15,15 @@
 //! a header, then the records `from..=to` in the export form
 //! (`audit_core::AuditRecord`, as `vramctl audit export` writes them, MACs
 //! included), in order. The checkpoint is a C2SP signed note of size `to`.
+//! Records are parsed borrowed from the body (`WireRecord`), the event
+//! kept as the JSON text sent: that text is what the leaf covers and what
+//! is stored, so nothing is parsed into a tree and written again.
 //!
 //! One batch is one transaction, under `SELECT … FOR UPDATE` of the
 //! worker's row: the checkpoint must be signed by the registered key; the
 //! records already held (`from ≤ size held`) must have the leaf hashes
 //! stored (else a rewritten history: 422 and an alert); the new records'
-//! leaves, computed by `audit_core::leaf_hash`, extend the tree held
+//! leaves, computed as `audit_core::leaf_hash` does, extend the tree held
 //! ([`Frontier`]) to exactly the checkpoint's root (else a fork or a cut:
 //! 422 and an alert). Only then are the new records written, with `COPY
 //! … FROM STDIN BINARY`, and the tree's new size, root and border. A
@@ -28,12 +31,17 @@
 
 use std::time::Instant;
 
+use std::borrow::Cow;
+
 use audit_core::tlog::{Checkpoint, Hash, Note, VerifierKey, open_checkpoint};
-use audit_core::{AuditRecord, leaf_hash};
+use audit_core::{RecordFields, Severity};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio_postgres::Transaction;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
 
 use crate::CollectorError;
 use crate::alerts::{AlertKind, Endpoint, NewAlert, record_alert};
@@ -59,12 +67,53 @@ struct BatchHeader {
     checkpoint: String,
 }
 
+/// A record line as sent: the export form of `audit_core::AuditRecord`
+/// (the same fields, names and types), its text borrowed from the body
+/// where JSON needs no unescaping, and its event kept as the text sent.
+#[derive(Debug, Deserialize)]
+struct WireRecord<'a> {
+    seq: u64,
+    id: Uuid,
+    timestamp: DateTime<Utc>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    severity: Severity,
+    #[serde(borrow)]
+    worker_id: Cow<'a, str>,
+    #[serde(borrow)]
+    shard_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event: &'a RawValue,
+    #[serde(borrow)]
+    prev_mac: Cow<'a, str>,
+    #[serde(borrow)]
+    mac: Cow<'a, str>,
+}
+
+/// A record in its stored form, as its leaf hash covers it and as it is
+/// written to `records` (the batch's worker id is the batch's).
+#[derive(Debug)]
+struct StoredRecord {
+    seq: u64,
+    id: [u8; 16],
+    ts_ns: i64,
+    kind: String,
+    severity: i16,
+    shard_id: Option<String>,
+    /// The event's JSON text as sent: the text the leaf hash covers.
+    event: String,
+    prev_mac: Vec<u8>,
+    mac: Vec<u8>,
+}
+
 /// A parsed batch: its header, its records and their leaf hashes.
 #[derive(Debug)]
 struct Batch {
     header: BatchHeader,
     checkpoint: Checkpoint,
-    records: Vec<AuditRecord>,
+    /// The worker every record names.
+    worker_id: String,
+    records: Vec<StoredRecord>,
     leaves: Vec<Hash>,
 }
 
@@ -153,6 +202,7 @@ fn parse_batch(body: &[u8]) -> Result<Batch, String> {
     let mut records = Vec::with_capacity(capacity);
     let mut leaves = Vec::with_capacity(capacity);
     let mut worker_id: Option<String> = None;
+    let mut scratch = Vec::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let expected = header.from + records.len() as u64;
         if expected > header.to {
@@ -161,7 +211,7 @@ fn parse_batch(body: &[u8]) -> Result<Batch, String> {
                 header.from, header.to
             ));
         }
-        let record: AuditRecord = serde_json::from_slice(line)
+        let record: WireRecord<'_> = serde_json::from_slice(line)
             .map_err(|e| format!("record {expected} is not an exported record: {e}"))?;
         if record.seq != expected {
             return Err(format!(
@@ -185,13 +235,39 @@ fn parse_batch(body: &[u8]) -> Result<Batch, String> {
                         record.worker_id, header.origin
                     ));
                 }
-                worker_id = Some(record.worker_id.clone());
+                worker_id = Some(record.worker_id.clone().into_owned());
             }
         }
-        let leaf = leaf_hash(&record).ok_or_else(|| {
-            format!("record {expected} has a MAC that is not hex or a time out of range")
-        })?;
-        records.push(record);
+        let worker = worker_id.as_deref().unwrap_or_default();
+        let unhashable =
+            || format!("record {expected} has a MAC that is not hex or a time out of range");
+        let stored = StoredRecord {
+            seq: record.seq,
+            id: record.id.into_bytes(),
+            ts_ns: record
+                .timestamp
+                .timestamp_nanos_opt()
+                .ok_or_else(unhashable)?,
+            kind: record.kind.into_owned(),
+            severity: i16::try_from(record.severity.rank()).map_err(|_| unhashable())?,
+            shard_id: record.shard_id.map(Cow::into_owned),
+            event: record.event.get().to_owned(),
+            prev_mac: audit_core::hex::decode(&record.prev_mac).ok_or_else(unhashable)?,
+            mac: audit_core::hex::decode(&record.mac).ok_or_else(unhashable)?,
+        };
+        let leaf = RecordFields {
+            seq: stored.seq,
+            id: &stored.id,
+            ts_ns: stored.ts_ns,
+            kind: &stored.kind,
+            severity: i64::from(stored.severity),
+            worker_id: worker,
+            shard_id: stored.shard_id.as_deref(),
+            event: &stored.event,
+            prev_mac: &stored.prev_mac,
+        }
+        .leaf_hash(&stored.mac, &mut scratch);
+        records.push(stored);
         leaves.push(leaf);
     }
     if records.len() as u64 != count {
@@ -205,6 +281,7 @@ fn parse_batch(body: &[u8]) -> Result<Batch, String> {
     Ok(Batch {
         header,
         checkpoint,
+        worker_id: worker_id.unwrap_or_default(),
         records,
         leaves,
     })
@@ -243,19 +320,6 @@ fn to_i64(n: u64, operation: &'static str) -> Result<i64, CollectorError> {
     })
 }
 
-fn mac_bytes(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
-}
-
 /// The column types of `records`, in `COPY` order.
 const RECORD_TYPES: &[Type] = &[
     Type::TEXT,
@@ -272,11 +336,13 @@ const RECORD_TYPES: &[Type] = &[
     Type::BYTEA,
 ];
 
-/// Writes `records` (with their `leaves`) with `COPY … FROM STDIN BINARY`.
+/// Writes `records` (with their `leaves`) of `worker_id` with `COPY …
+/// FROM STDIN BINARY`.
 async fn copy_records(
     tx: &Transaction<'_>,
     origin: &str,
-    records: &[AuditRecord],
+    worker_id: &str,
+    records: &[StoredRecord],
     leaves: &[Hash],
 ) -> Result<u64, CollectorError> {
     let step =
@@ -290,33 +356,21 @@ async fn copy_records(
     let writer = BinaryCopyInWriter::new(sink, RECORD_TYPES);
     let mut writer = std::pin::pin!(writer);
     for (record, leaf) in records.iter().zip(leaves) {
-        // `parse_batch` computed the leaf from these same fields, so none
-        // of these conversions fails for a record that got here.
-        let malformed = || CollectorError::Database {
-            operation: "writing the records",
-            detail: format!("record {} cannot be stored", record.seq),
-        };
         let seq = to_i64(record.seq, "writing the records")?;
-        let ts_ns = record
-            .timestamp
-            .timestamp_nanos_opt()
-            .ok_or_else(malformed)?;
-        let severity = i16::try_from(record.severity.rank()).map_err(|_| malformed())?;
-        let event = serde_json::to_string(&record.event).map_err(|_| malformed())?;
-        let prev_mac = mac_bytes(&record.prev_mac).ok_or_else(malformed)?;
-        let mac = mac_bytes(&record.mac).ok_or_else(malformed)?;
-        let id = record.id.as_bytes().as_slice();
+        let id = record.id.as_slice();
+        let prev_mac = record.prev_mac.as_slice();
+        let mac = record.mac.as_slice();
         let leaf = leaf.as_bytes().as_slice();
         let row: [&(dyn ToSql + Sync); 12] = [
             &origin,
             &seq,
             &id,
-            &ts_ns,
+            &record.ts_ns,
             &record.kind,
-            &severity,
-            &record.worker_id,
+            &record.severity,
+            &worker_id,
             &record.shard_id,
-            &event,
+            &record.event,
             &prev_mac,
             &mac,
             &leaf,
@@ -668,7 +722,7 @@ async fn in_transaction(
         )
         .await;
     }
-    let stored = copy_records(&tx, origin, new_records, new_leaves).await?;
+    let stored = copy_records(&tx, origin, &batch.worker_id, new_records, new_leaves).await?;
     store_tree_block(&tx, origin, size, &stored_hashes).await?;
     let new_size = to_i64(to, "storing the tree")?;
     let root_bytes = root.as_bytes().to_vec();

@@ -132,10 +132,55 @@ ALTER TABLE ingested ADD COLUMN hashes_from bigint NOT NULL DEFAULT 0;
 UPDATE ingested SET hashes_from = size;
 ",
     },
+    Migration {
+        version: 4,
+        name: "records' origin checked once per statement, not once per row",
+        sql: r"
+-- The foreign key of records (origin) ran a query per row (about as much
+-- work as storing the row: a batch of 10,000 records, 10,000 lookups of
+-- the same worker). The same rule, that every record names a registered
+-- worker, checked once per statement over the rows it inserted, with the
+-- same lock the foreign key takes (FOR KEY SHARE of the workers named);
+-- and a worker with records cannot be deleted or renamed, as the foreign
+-- key made sure.
+ALTER TABLE records DROP CONSTRAINT records_origin_fkey;
+CREATE FUNCTION records_origins_registered() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    named bigint;
+    registered bigint;
+BEGIN
+    SELECT count(DISTINCT origin) INTO named FROM inserted;
+    SELECT count(*) INTO registered FROM (
+        SELECT 1 FROM workers WHERE origin IN (SELECT origin FROM inserted) FOR KEY SHARE OF workers
+    ) w;
+    IF registered <> named THEN
+        RAISE EXCEPTION 'records of an origin no operator registered'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER records_origins_registered AFTER INSERT ON records
+    REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION records_origins_registered();
+CREATE FUNCTION workers_keep_records() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (TG_OP = 'DELETE' OR NEW.origin IS DISTINCT FROM OLD.origin)
+        AND EXISTS (SELECT 1 FROM records WHERE origin = OLD.origin) THEN
+        RAISE EXCEPTION 'worker % has records: it cannot be deleted or renamed', OLD.origin
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER workers_keep_records BEFORE DELETE OR UPDATE OF origin ON workers
+    FOR EACH ROW EXECUTE FUNCTION workers_keep_records();
+",
+    },
 ];
 
 /// The newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A key of PostgreSQL's advisory locks for migrations ("vramcol1").
 const MIGRATION_LOCK: i64 = 0x7672_616d_636f_6c31;

@@ -78,7 +78,7 @@ fn col_db_001_migrations_fresh_reapplied_concurrent_and_newer_refused() {
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         let mut applied = [ra.applied.clone(), rb.applied.clone()];
         applied.sort();
-        assert_eq!(applied, [vec![], vec![1, 2, 3]], "{ra:?} {rb:?}");
+        assert_eq!(applied, [vec![], vec![1, 2, 3, 4]], "{ra:?} {rb:?}");
         assert_eq!(ra.to, SCHEMA_VERSION);
         assert_eq!(rb.to, SCHEMA_VERSION);
         assert_eq!(schema_version(&a).await.unwrap(), SCHEMA_VERSION);
@@ -90,6 +90,7 @@ fn col_db_001_migrations_fresh_reapplied_concurrent_and_newer_refused() {
             "records",
             "ingested",
             "ingest_checkpoints",
+            "tree_blocks",
         ] {
             let found: bool = a
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
@@ -124,6 +125,61 @@ fn col_db_001_migrations_fresh_reapplied_concurrent_and_newer_refused() {
         );
         assert!(refused.to_string().contains("newer"), "{refused}");
         assert_eq!(schema_version(&a).await.unwrap(), 999);
+    });
+}
+
+/// COL-DB-003: every record names a registered worker, checked by the
+/// database once per statement (a `COPY` of many rows or an `INSERT`),
+/// and a worker with records cannot be deleted or renamed; one without
+/// records can.
+#[test]
+fn col_db_003_records_name_registered_workers_who_keep_them() {
+    let Some(db) = test_database("col_db_003") else {
+        return;
+    };
+    runtime().block_on(async {
+        let mut c = client(db.url()).await;
+        migrate(&mut c).await.unwrap();
+        for (origin, key) in [("w/kept", 1u8), ("w/empty", 2)] {
+            c.execute(
+                "INSERT INTO workers (origin, vkey, public_key) VALUES ($1, 'vkey', $2)",
+                &[&origin, &vec![key; 32]],
+            )
+            .await
+            .unwrap();
+        }
+        let insert = |origin: &'static str, seq: i64| {
+            format!(
+                "INSERT INTO records SELECT '{origin}', s, decode(repeat('07', 16), 'hex'), 0, 'K', 1, 'w', NULL, '{{}}', \
+                 decode(repeat('00', 32), 'hex'), decode(repeat('01', 32), 'hex'), decode(repeat('02', 32), 'hex') \
+                 FROM generate_series({seq}, {seq} + 2) s"
+            )
+        };
+        c.batch_execute(&insert("w/kept", 1)).await.unwrap();
+        for refused in [
+            insert("w/nobody", 1),
+            "DELETE FROM workers WHERE origin = 'w/kept'".to_owned(),
+            "UPDATE workers SET origin = 'w/renamed' WHERE origin = 'w/kept'".to_owned(),
+        ] {
+            let e = c.batch_execute(&refused).await.unwrap_err();
+            assert_eq!(
+                e.code(),
+                Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+                "{refused}: {e}"
+            );
+        }
+        c.batch_execute("UPDATE workers SET vkey = 'vkey2', origin = origin WHERE origin = 'w/kept'")
+            .await
+            .unwrap();
+        c.batch_execute("DELETE FROM workers WHERE origin = 'w/empty'")
+            .await
+            .unwrap();
+        let rows: i64 = c
+            .query_one("SELECT count(*) FROM records", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 3);
     });
 }
 

@@ -84,6 +84,7 @@ pub mod bench;
 mod checkpoint;
 mod error;
 mod event;
+pub mod hex;
 mod log;
 mod logkey;
 mod migrate;
@@ -119,8 +120,8 @@ pub use public::{CheckpointSource, PublicFailure, PublicReport, verify_public};
 pub use public_log::PublicLog;
 pub use query::{QueryFilter, verify_ndjson};
 pub use record::{
-    AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, escape_controls, is_terminal_control,
-    validate_worker_id,
+    AuditRecord, MAC_BYTES, MAX_WORKER_ID_BYTES, RecordFields, escape_controls,
+    is_terminal_control, validate_worker_id,
 };
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, TREE_SCHEMA_VERSION};

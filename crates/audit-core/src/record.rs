@@ -63,18 +63,41 @@ pub(crate) struct RawRecord {
     pub defect: Option<String>,
 }
 
-/// The fields of a record that its MAC and its Merkle leaf cover, borrowed.
+/// The fields of a record that its MAC and its Merkle leaf cover, borrowed,
+/// in their stored form: what a reader that holds a record's columns (the
+/// fleet collector) hashes without building an [`AuditRecord`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordFields<'a> {
+pub struct RecordFields<'a> {
+    /// Position in the chain, from 1.
     pub seq: u64,
+    /// The record's id, its 16 UUID bytes.
     pub id: &'a [u8],
+    /// The time, Unix nanoseconds.
     pub ts_ns: i64,
+    /// The event kind.
     pub kind: &'a str,
+    /// The severity's rank ([`crate::Severity::rank`]).
     pub severity: i64,
+    /// The worker that wrote the log.
     pub worker_id: &'a str,
+    /// The shard, if any.
     pub shard_id: Option<&'a str>,
+    /// The event's JSON text, exactly as the MAC covers it (`AC-073`).
     pub event: &'a str,
+    /// The previous record's MAC.
     pub prev_mac: &'a [u8],
+}
+
+impl RecordFields<'_> {
+    /// The Merkle leaf hash (`AC-086`) of the record with these fields and
+    /// MAC `mac`: the same bytes as [`crate::leaf_hash`] of its export
+    /// form. `scratch` holds the encoding between calls. Needs no key.
+    pub fn leaf_hash(&self, mac: &[u8], scratch: &mut Vec<u8>) -> tlog::Hash {
+        let input = leaf_input(std::mem::take(scratch), self, mac);
+        let hash = tlog::leaf_hash(&input);
+        *scratch = input;
+        hash
+    }
 }
 
 /// Fields 1 to 10 of `AC-072` under `domain`, then (for a leaf) field 11.
@@ -148,10 +171,7 @@ impl RawRecord {
     /// The record's Merkle leaf hash (`AC-086`), with `scratch` holding the
     /// encoding between calls. Needs no key.
     pub(crate) fn leaf_hash(&self, scratch: &mut Vec<u8>) -> tlog::Hash {
-        let input = leaf_input(std::mem::take(scratch), &self.fields(), &self.mac);
-        let hash = tlog::leaf_hash(&input);
-        *scratch = input;
-        hash
+        self.fields().leaf_hash(&self.mac, scratch)
     }
 }
 
@@ -300,6 +320,55 @@ impl AuditRecord {
         })
     }
 
+    /// Appends this stored record's export form to `out`, one JSON object
+    /// and `\n`: the bytes `serde_json::to_writer` writes for the
+    /// [`AuditRecord`] [`Self::from_raw`] gives, without building it. The
+    /// event's text goes out as stored (the canonical form the MAC and the
+    /// leaf cover, `AC-073`), after a check that it is JSON, rather than
+    /// parsed into a tree and written again; the MACs through
+    /// [`crate::hex`]. Refuses what `from_raw` refuses.
+    pub(crate) fn write_export(raw: &RawRecord, out: &mut Vec<u8>) -> Result<(), AuditError> {
+        let corrupt = |detail: String| AuditError::Corrupt {
+            seq: raw.seq,
+            detail,
+        };
+        let severity = Severity::from_rank(raw.severity)
+            .ok_or_else(|| corrupt(format!("unknown severity rank {}", raw.severity)))?;
+        let id = Uuid::from_slice(&raw.id).map_err(|_| corrupt("id is not 16 bytes".into()))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&raw.event)
+            .map_err(|e| corrupt(format!("event is not JSON: {e}")))?;
+        let timestamp: DateTime<Utc> = DateTime::from_timestamp_nanos(raw.ts_ns);
+        let json = |e: serde_json::Error| corrupt(format!("cannot be written as JSON: {e}"));
+        out.extend_from_slice(b"{\"seq\":");
+        serde_json::to_writer(&mut *out, &raw.seq).map_err(json)?;
+        out.extend_from_slice(b",\"id\":");
+        serde_json::to_writer(&mut *out, &id).map_err(json)?;
+        out.extend_from_slice(b",\"timestamp\":");
+        serde_json::to_writer(&mut *out, &timestamp).map_err(json)?;
+        out.extend_from_slice(b",\"kind\":");
+        serde_json::to_writer(&mut *out, &raw.kind).map_err(json)?;
+        out.extend_from_slice(b",\"severity\":");
+        serde_json::to_writer(&mut *out, &severity).map_err(json)?;
+        out.extend_from_slice(b",\"worker_id\":");
+        serde_json::to_writer(&mut *out, &raw.worker_id).map_err(json)?;
+        out.extend_from_slice(b",\"shard_id\":");
+        serde_json::to_writer(&mut *out, &raw.shard_id).map_err(json)?;
+        out.extend_from_slice(b",\"event\":");
+        out.extend_from_slice(raw.event.as_bytes());
+        let mut hex = String::with_capacity(2 * MAC_BYTES);
+        for (name, mac) in [
+            (&b",\"prev_mac\":\""[..], &raw.prev_mac),
+            (b"\",\"mac\":\"", &raw.mac),
+        ] {
+            out.extend_from_slice(name);
+            hex.clear();
+            crate::hex::encode_into(mac, &mut hex);
+            out.extend_from_slice(hex.as_bytes());
+        }
+        out.extend_from_slice(b"\"}\n");
+        Ok(())
+    }
+
     /// Back to the stored form, for verification. `None` when a field
     /// cannot be what the log wrote (bad hex, out-of-range time).
     pub(crate) fn to_raw(&self) -> Option<RawRecord> {
@@ -370,29 +439,12 @@ pub(crate) fn to_display(text: &str) -> String {
 
 /// Lower-case hex of bytes.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    crate::hex::encode(bytes)
 }
 
 /// Bytes of hex text (either case); `None` if it is not hex.
 pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| {
-            if !pair.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let s = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect()
+    crate::hex::decode(text)
 }
 
 #[cfg(test)]

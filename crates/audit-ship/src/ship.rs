@@ -461,13 +461,6 @@ impl Shipper {
                 ),
             });
         };
-        let records = log.records(from, to)?;
-        if records.len() as u64 != to - from + 1 {
-            return Err(ShipError::Log(format!(
-                "records {from} to {to} are not all in the log ({} found): retention dropped some before they were shipped",
-                records.len()
-            )));
-        }
         let mut body = serde_json::to_vec(&Header {
             origin: &origin,
             from,
@@ -476,11 +469,14 @@ impl Shipper {
         })
         .map_err(|e| ShipError::Log(e.to_string()))?;
         body.push(b'\n');
-        for record in &records {
-            serde_json::to_writer(&mut body, record).map_err(|e| ShipError::Log(e.to_string()))?;
-            body.push(b'\n');
+        // The records' lines straight from the log's rows, as `vramctl
+        // audit export` writes them (`PublicLog::write_export`).
+        let count = log.write_export(from, to, &mut body)?;
+        if count != to - from + 1 {
+            return Err(ShipError::Log(format!(
+                "records {from} to {to} are not all in the log ({count} found): retention dropped some before they were shipped"
+            )));
         }
-        drop(records);
         let root = log.tree_root(to)?;
         drop(log);
         let step = self.send(&body, from, to, true)?;

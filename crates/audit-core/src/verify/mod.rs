@@ -46,7 +46,7 @@ pub(crate) use chain::Layer;
 pub(crate) use chain::{ChainVerifier, Start};
 pub use report::{FailureReason, VerifyFailure, VerifyReport};
 use rows::{INTEGER_SEQ, seq_param};
-pub(crate) use rows::{class, latest_anchor, read_raw, record_mac};
+pub(crate) use rows::{class, latest_anchor, read_raw, read_raw_into, record_mac};
 pub(crate) use split::Split;
 pub(crate) use split::verify_split;
 pub(crate) use structure::{
