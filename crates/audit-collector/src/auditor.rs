@@ -25,6 +25,7 @@ use tokio_postgres::Transaction;
 
 use crate::CollectorError;
 use crate::db::Database;
+use crate::ingest::RECORD_COLUMNS;
 use crate::witness::Answer;
 
 /// The most records one `GET /records` answer holds.
@@ -391,9 +392,6 @@ fn hex(bytes: &[u8]) -> String {
     }
     out
 }
-
-const RECORD_COLUMNS: &str =
-    "origin, seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac, leaf";
 
 /// A `GET /records` query (`COL-AUD-002`), from its query string.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -320,8 +320,13 @@ fn to_i64(n: u64, operation: &'static str) -> Result<i64, CollectorError> {
     })
 }
 
-/// The column types of `records`, in `COPY` order.
-const RECORD_TYPES: &[Type] = &[
+/// The columns of `records`, in `COPY` order: what ingest writes, the
+/// auditor reads and the fleet benchmark's baseline copies.
+pub const RECORD_COLUMNS: &str =
+    "origin, seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac, leaf";
+
+/// The types of [`RECORD_COLUMNS`], in order.
+pub const RECORD_TYPES: &[Type] = &[
     Type::TEXT,
     Type::INT8,
     Type::BYTEA,
@@ -348,9 +353,9 @@ async fn copy_records(
     let step =
         |operation: &'static str| move |e: tokio_postgres::Error| CollectorError::db(operation, &e);
     let sink = tx
-        .copy_in(
-            "COPY records (origin, seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac, leaf) FROM STDIN BINARY",
-        )
+        .copy_in(&format!(
+            "COPY records ({RECORD_COLUMNS}) FROM STDIN BINARY"
+        ))
         .await
         .map_err(step("starting COPY of the records"))?;
     let writer = BinaryCopyInWriter::new(sink, RECORD_TYPES);

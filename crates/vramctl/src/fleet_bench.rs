@@ -28,11 +28,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use audit_collector::ingest::{RECORD_COLUMNS, RECORD_TYPES};
 use audit_core::{AuditEvent, AuditWriter, PublicLog, WriterConfig};
 use audit_ship::ship::{ShipConfig, Shipper, Step};
 use serde::Serialize;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 
 use crate::cli_error::CliError;
 use crate::fleet::{LocalCollector, Postgres, SimWorker, runtime};
@@ -237,24 +238,6 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
         .unwrap_or_default() as f64
 }
 
-/// The column list of `records`, in `COPY` order, and its types.
-const COLUMNS: &str =
-    "origin, seq, id, ts_ns, kind, severity, worker_id, shard_id, event, prev_mac, mac, leaf";
-const TYPES: &[Type] = &[
-    Type::TEXT,
-    Type::INT8,
-    Type::BYTEA,
-    Type::INT8,
-    Type::TEXT,
-    Type::INT2,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::BYTEA,
-    Type::BYTEA,
-    Type::BYTEA,
-];
-
 /// The baseline: every row the collector stored, read back `batch` at a
 /// time and written with `COPY copy_baseline (…) FROM STDIN BINARY`, one
 /// transaction per batch, into a table `LIKE records INCLUDING ALL` (its
@@ -276,7 +259,7 @@ async fn copy_baseline(url: &str, batch: u64) -> Result<(u64, f64), String> {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let select = format!(
-        "SELECT {COLUMNS} FROM records WHERE origin = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq"
+        "SELECT {RECORD_COLUMNS} FROM records WHERE origin = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq"
     );
     let step = i64::try_from(batch).unwrap_or(10_000);
     let (mut rows_copied, mut seconds) = (0u64, 0.0f64);
@@ -291,10 +274,12 @@ async fn copy_baseline(url: &str, batch: u64) -> Result<(u64, f64), String> {
             let started = Instant::now();
             let tx = client.transaction().await.map_err(text)?;
             let sink = tx
-                .copy_in(&format!("COPY copy_baseline ({COLUMNS}) FROM STDIN BINARY"))
+                .copy_in(&format!(
+                    "COPY copy_baseline ({RECORD_COLUMNS}) FROM STDIN BINARY"
+                ))
                 .await
                 .map_err(text)?;
-            let writer = BinaryCopyInWriter::new(sink, TYPES);
+            let writer = BinaryCopyInWriter::new(sink, RECORD_TYPES);
             let mut writer = std::pin::pin!(writer);
             for row in &rows {
                 let (origin, seq, id, ts): (String, i64, Vec<u8>, i64) =
