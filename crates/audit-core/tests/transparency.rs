@@ -670,7 +670,8 @@ fn ac_091_log_key_files() {
         assert!(!error.to_string().contains(text.trim()), "{error}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let seed_part = text.trim().rsplit('+').next().unwrap().to_owned();
+    // The key data after PRIVATE+KEY+name+hash: base64, which may hold a '+' itself.
+    let seed_part = text.trim().splitn(5, '+').nth(4).unwrap().to_owned();
     let bad = dir.path().join("bad.key");
     audit_core::save_log_key(&bad, &key).unwrap();
     let mut edited = text.trim().to_owned();
