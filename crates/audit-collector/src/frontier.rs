@@ -4,26 +4,22 @@
 //! compare the new root with the batch's checkpoint: at most 64 hashes per
 //! origin, whatever the size, stored in PostgreSQL as one `bytea`.
 //!
-//! `audit-core` has the same border over its SQLite `tree` table
-//! (crate-private, tied to that table); this one holds only hashes.
+//! The border itself is `audit_core::Frontier`, the one the worker's log
+//! keeps over its SQLite `tree` table; this adds its stored form.
 
-use audit_core::tlog::{EMPTY_ROOT, HASH_SIZE, Hash, node_hash};
+use audit_core::tlog::{HASH_SIZE, Hash};
 
 /// The right border of a tree: its size and the hashes of the complete
 /// subtrees it ends with, largest first (one per set bit of the size).
+/// `audit_core::Frontier` does the appending and the root; this adds the
+/// stored form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frontier {
-    size: u64,
-    border: Vec<Hash>,
-}
+pub struct Frontier(audit_core::Frontier);
 
 impl Frontier {
     /// The empty tree.
     pub fn empty() -> Self {
-        Self {
-            size: 0,
-            border: Vec::new(),
-        }
+        Self(audit_core::Frontier::empty())
     }
 
     /// The border of a tree of `size` leaves from its stored form
@@ -42,25 +38,28 @@ impl Frontier {
             .map(Hash::from_slice)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        Ok(Self { size, border })
+        audit_core::Frontier::from_border(size, border)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 
     /// The stored form: the border hashes concatenated, largest subtree
     /// first.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.border.iter().flat_map(|h| *h.as_bytes()).collect()
+        self.0.border_hashes().flat_map(|h| *h.as_bytes()).collect()
     }
 
     /// Leaves in the tree.
     pub fn size(&self) -> u64 {
-        self.size
+        self.0.size()
     }
 
-    /// Appends a leaf hash. Leaf `n` completes one subtree per trailing one
-    /// bit of `n`, each the node of the border's smallest subtree and the
-    /// one completed before it.
-    pub fn append(&mut self, leaf: Hash) {
-        self.append_into(leaf, &mut Vec::new());
+    /// Appends a leaf hash.
+    ///
+    /// # Errors
+    /// Only for a tree beyond the stored-hash layout (2^62 leaves).
+    pub fn append(&mut self, leaf: Hash) -> Result<(), String> {
+        self.append_into(leaf, &mut Vec::new())
     }
 
     /// Appends a leaf hash as [`Self::append`] does, and pushes onto
@@ -68,28 +67,23 @@ impl Frontier {
     /// each): the leaf, then every subtree it completes, lowest first
     /// (`tlog::hashes_to_append`), which go at stored indexes
     /// `stored_hash_count(size)` onwards.
-    pub fn append_into(&mut self, leaf: Hash, stored: &mut Vec<u8>) {
-        let mut top = leaf;
-        stored.extend_from_slice(top.as_bytes());
-        for _ in 0..self.size.trailing_ones() {
-            // The border has one hash per set bit of the size, so this pops
-            // one for each trailing one.
-            if let Some(left) = self.border.pop() {
-                top = node_hash(&left, &top);
-                stored.extend_from_slice(top.as_bytes());
-            }
+    ///
+    /// # Errors
+    /// As [`Self::append`].
+    pub fn append_into(&mut self, leaf: Hash, stored: &mut Vec<u8>) -> Result<(), String> {
+        let mut hashes = Vec::with_capacity(4);
+        self.0
+            .append_into(leaf, &mut hashes)
+            .map_err(|e| e.to_string())?;
+        for hash in &hashes {
+            stored.extend_from_slice(hash.as_bytes());
         }
-        self.border.push(top);
-        self.size += 1;
+        Ok(())
     }
 
-    /// The tree's root: the border folded right to left.
+    /// The tree's root.
     pub fn root(&self) -> Hash {
-        let mut subtrees = self.border.iter().rev();
-        let Some(&last) = subtrees.next() else {
-            return EMPTY_ROOT;
-        };
-        subtrees.fold(last, |root, left| node_hash(left, &root))
+        self.0.root()
     }
 }
 
@@ -97,7 +91,7 @@ impl Frontier {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use audit_core::tlog::{leaf_hash, merkle_root};
+    use audit_core::tlog::{EMPTY_ROOT, leaf_hash, merkle_root};
 
     use super::*;
 
@@ -111,7 +105,7 @@ mod tests {
         let mut frontier = Frontier::empty();
         assert_eq!(frontier.root(), EMPTY_ROOT);
         for (i, leaf) in leaves.iter().enumerate() {
-            frontier.append(*leaf);
+            frontier.append(*leaf).unwrap();
             let size = i + 1;
             assert_eq!(frontier.size(), size as u64);
             assert_eq!(frontier.root(), merkle_root(&leaves[..size]), "size {size}");
@@ -123,7 +117,7 @@ mod tests {
         let mut stored = Vec::new();
         for leaf in &leaves {
             store.append_leaf_hash(*leaf).unwrap();
-            frontier.append_into(*leaf, &mut stored);
+            frontier.append_into(*leaf, &mut stored).unwrap();
         }
         let expected: Vec<u8> = store
             .stored_hashes()

@@ -708,7 +708,11 @@ async fn in_transaction(
     let mut tree = held;
     let mut stored_hashes = Vec::with_capacity(new_leaves.len().saturating_mul(64));
     for leaf in new_leaves {
-        tree.append_into(*leaf, &mut stored_hashes);
+        tree.append_into(*leaf, &mut stored_hashes)
+            .map_err(|detail| CollectorError::Database {
+                operation: "extending the tree held",
+                detail,
+            })?;
     }
     let root = tree.root();
     if root != *batch.checkpoint.root() || tree.size() != to {

@@ -508,7 +508,9 @@ fn col_aud_005_proof_timings_on_a_large_tree() {
         let mut hashes = Vec::new();
         let end = (done + BLOCK).min(LEAVES);
         for i in done..end {
-            frontier.append_into(leaf_hash(&i.to_be_bytes()), &mut hashes);
+            frontier
+                .append_into(leaf_hash(&i.to_be_bytes()), &mut hashes)
+                .unwrap();
         }
         blocks.push((first, hashes));
         roots.push((end, frontier.root()));

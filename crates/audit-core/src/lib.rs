@@ -128,7 +128,7 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, TREE
 pub use signed::{MAX_CHECKPOINT_NOTE_BYTES, StoredCheckpoint};
 pub use sink::{AuditSink, EmitOutcome, MemorySink};
 pub use tlog;
-pub use tree::{TreeReadError, TreeStore, leaf_hash};
+pub use tree::{Frontier, TreeReadError, TreeStore, leaf_hash};
 #[doc(hidden)]
 pub use verify::verify_log_split;
 pub use verify::{FailureReason, VerifyFailure, VerifyReport, verify_log};

@@ -46,9 +46,10 @@ pub(crate) fn dropped_leaf_hash(worker_id: &str, seq: u64) -> Hash {
 
 /// The tree's right border: the complete subtrees a tree of `size` leaves
 /// ends with, largest first, with their stored indexes. All that appending
-/// a leaf, or the root, needs.
+/// a leaf, or the root, needs: the log keeps it over its `tree` table, the
+/// fleet collector over PostgreSQL ([`Frontier::from_border`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Frontier {
+pub struct Frontier {
     size: u64,
     border: Vec<(u64, Hash)>,
 }
@@ -81,9 +82,36 @@ impl Frontier {
         }
     }
 
+    /// The border of a tree of `size` leaves from its hashes, largest
+    /// subtree first (one per set bit of `size`).
+    ///
+    /// # Errors
+    /// [`AuditError::Tree`] when `border` has another number of hashes.
+    pub fn from_border(size: u64, border: Vec<Hash>) -> Result<Self, AuditError> {
+        let indexes = border_indexes(size)?;
+        if indexes.len() != border.len() {
+            return Err(AuditError::Tree {
+                detail: format!(
+                    "a tree of {size} leaves has {} border hashes, not {}",
+                    indexes.len(),
+                    border.len()
+                ),
+            });
+        }
+        Ok(Self {
+            size,
+            border: indexes.into_iter().zip(border).collect(),
+        })
+    }
+
+    /// The border's hashes, largest subtree first.
+    pub fn border_hashes(&self) -> impl Iterator<Item = &Hash> {
+        self.border.iter().map(|(_, hash)| hash)
+    }
+
     /// The border of the stored tree of `size` leaves, read in one query;
     /// the table must hold exactly the hashes of `size` leaves.
-    pub fn load(conn: &Connection, size: u64) -> Result<Self, AuditError> {
+    pub(crate) fn load(conn: &Connection, size: u64) -> Result<Self, AuditError> {
         let count = stored_hash_count(size).ok_or_else(|| too_large(size))?;
         let last = conn
             .prepare_cached(LAST_BLOCK)
@@ -133,6 +161,10 @@ impl Frontier {
 
     /// Appends a leaf: returns the hashes to store from [`Self::next_index`]
     /// on (the leaf hash, then every subtree it completes, lowest first).
+    ///
+    /// # Errors
+    /// [`AuditError::Tree`] for a border shorter than its size needs, or a
+    /// tree beyond the stored-hash layout (2^62 leaves).
     pub fn append(&mut self, leaf: Hash) -> Result<Vec<Hash>, AuditError> {
         let mut hashes = Vec::with_capacity(4);
         self.append_into(leaf, &mut hashes)?;
@@ -144,6 +176,9 @@ impl Frontier {
     /// border's last (smallest) subtree, its left sibling, and the subtree
     /// completed before it (`tlog::hashes_to_append` computes the same from
     /// a store).
+    ///
+    /// # Errors
+    /// As [`Self::append`].
     pub fn append_into(&mut self, leaf: Hash, out: &mut Vec<Hash>) -> Result<(), AuditError> {
         let index = self.size;
         out.push(leaf);

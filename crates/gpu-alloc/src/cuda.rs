@@ -533,7 +533,7 @@ impl DriverOps for CudaDriver {
         }
         let _bound = self.bind()?;
         let function = self.kernel()?.function;
-        let out = Scratch::alloc(self, out_len)?;
+        let out = Scratch::alloc(out_len)?;
         let mut host = vec![0u8; out_len];
         let (mut data, mut len, mut chunk_bytes, mut first, mut count, mut out_ptr) =
             (data, len, chunk_bytes, first, count, out.pointer);
@@ -734,8 +734,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn alloc(driver: &CudaDriver, len: usize) -> Result<Self, AllocError> {
-        let _ = driver;
+    fn alloc(len: usize) -> Result<Self, AllocError> {
         // SAFETY: the context is bound by the caller; plain device memory.
         let pointer =
             unsafe { result::malloc_sync(len) }.map_err(|e| driver_error("cuMemAlloc", e))?;
