@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -56,14 +56,6 @@ fn get(url: &str) -> (u16, String) {
 
 fn segment(origin: &str) -> String {
     origin.replace('/', "%2F")
-}
-
-/// The `vramctl` binary cargo built beside this test binary, if it did
-/// (`cargo build -p vramctl` with the same target directory).
-fn vramctl() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("vramctl");
-    path.is_file().then_some(path)
 }
 
 /// `vramctl audit check-proof FILE --vkey V ARGS…`: the exit code and

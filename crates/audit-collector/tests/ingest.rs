@@ -583,15 +583,6 @@ fn col_ship_002_collector_killed_and_restarted_nothing_lost_or_duplicated() {
     drop(collector);
 }
 
-/// The `vramctl` binary cargo built beside this test binary, if it did
-/// (`cargo test --workspace` and `cargo xtask ci` build it; `cargo test -p
-/// audit-collector` alone may not).
-fn vramctl() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("vramctl");
-    path.is_file().then_some(path)
-}
-
 /// COL-SHIP-005: `vramctl audit ship DB --collector URL --key FILE --batch
 /// N --once` ships the log and exits 0 (again: nothing to send, exit 0);
 /// a forked log is refused, exit 1, the alert named; a collector that

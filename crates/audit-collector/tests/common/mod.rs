@@ -445,3 +445,20 @@ pub fn free_address() -> String {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().to_string()
 }
+
+/// The `vramctl` binary cargo built beside this test binary (`cargo build
+/// -p vramctl` with the same target directory), or `None` where it was not
+/// built. Under `cargo xtask ci` (`VRAM_REQUIRE_TOOLS=1`, which builds the
+/// whole workspace) a missing binary fails the test instead of skipping.
+pub fn vramctl() -> Option<std::path::PathBuf> {
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("vramctl")))
+        .filter(|path| path.is_file());
+    if path.is_none() && std::env::var_os("VRAM_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!(
+            "vramctl is not built beside this test, and VRAM_REQUIRE_TOOLS=1 requires it: cargo build -p vramctl"
+        );
+    }
+    path
+}
