@@ -62,15 +62,10 @@ pub fn leaf_hash(chunk: &[u8]) -> Digest {
     Digest::from_bytes(out)
 }
 
-/// Hash of an inner node: `SHA-256(0x01 || left || right)`.
+/// Hash of an inner node: `SHA-256(0x01 || left || right)`
+/// (computed by [`crate::node_hash_bytes`]).
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    let out: [u8; 32] = Sha256::new()
-        .chain_update([0x01])
-        .chain_update(left.as_bytes())
-        .chain_update(right.as_bytes())
-        .finalize()
-        .into();
-    Digest::from_bytes(out)
+    Digest::from_bytes(crate::node_hash_bytes(left.as_bytes(), right.as_bytes()))
 }
 
 /// Number of chunks in a shard of `bytes` bytes.

@@ -18,6 +18,8 @@
 //!   Version 2 also binds the model reference and the shard's position
 //!   ([`ShardPosition`]); version-1 seals still verify. Known-answer vectors
 //!   for every version are in `tests/vectors/seal-known-answers.json`.
+//! - [`node_hash_x4`]: four RFC 6962 node hashes at once, interleaved on the
+//!   CPU's SHA extensions when it has them (Merkle proof and tree checks).
 //! - [`bench`](mod@bench): a measurement harness for the digest benchmark, used by the
 //!   `digest` example and `vramctl bench digest`.
 //!
@@ -53,6 +55,7 @@ mod chunked;
 mod digest;
 mod encoding;
 mod keys;
+mod lanes;
 mod seal;
 
 pub use chunked::{
@@ -65,6 +68,7 @@ pub use keys::{
     Fingerprint, KeyError, MAX_KEY_BYTES, MIN_KEY_BYTES, MacMismatch, SealKey, WorkerSecret,
     context,
 };
+pub use lanes::{NODE_LANES, node_hash_bytes, node_hash_x4, node_lanes_accelerated};
 pub use seal::{
     MAX_MODEL_REF_BYTES, MAX_SHARD_ID_BYTES, SEAL_VERSION, SEAL_VERSION_1, SUPPORTED_SEAL_VERSIONS,
     SealClaims, SealError, ShardPosition, Signature, sign, validate_model_ref, verify,

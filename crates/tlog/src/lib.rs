@@ -14,7 +14,8 @@
 //! - [`prove`]: the root of any size, inclusion and consistency proofs
 //!   (RFC 9162 §2.1.3.1, §2.1.4.1), from any [`HashStore`] in O(log n) reads.
 //! - [`verify`]: inclusion and consistency verification (RFC 9162 §2.1.3.2,
-//!   §2.1.4.2) with every hash length and size checked.
+//!   §2.1.4.2) with every hash length and size checked; [`verify_inclusions`]
+//!   checks many inclusion proofs four at a time.
 //! - [`keys`], [`note`], [`cosignature`]: C2SP signed notes with Ed25519
 //!   (0x01) signatures and timestamped Ed25519 cosignatures (0x04).
 //! - [`checkpoint`]: C2SP checkpoints, and [`open_checkpoint`], which trusts
@@ -98,8 +99,8 @@ pub use store::{
 };
 pub use tlog_proof::{TlogProof, TlogProofError};
 pub use verify::{
-    HashRole, VerifyError, consistency_proof_len, inclusion_proof_len, verify_consistency,
-    verify_inclusion,
+    HashRole, InclusionCheck, VerifyError, consistency_proof_len, inclusion_proof_len,
+    verify_consistency, verify_inclusion, verify_inclusions,
 };
 pub use witness::{
     Cosigned, MAX_ADD_CHECKPOINT_BODY_BYTES, MAX_COSIGNATURE_LINES, MAX_WITNESS_RESPONSE_BYTES,

@@ -15,8 +15,8 @@ use ct_merkle::{ConsistencyProof, InclusionProof, RootHash};
 use proptest::prelude::*;
 use sha2::Sha256;
 use tlog::{
-    Hash, MemoryHashStore, consistency_proof, inclusion_proof, leaf_hash, merkle_root, tree_root,
-    verify_consistency, verify_inclusion,
+    Hash, InclusionCheck, MemoryHashStore, VerifyError, consistency_proof, inclusion_proof,
+    leaf_hash, merkle_root, tree_root, verify_consistency, verify_inclusion, verify_inclusions,
 };
 
 /// The default case count unless `PROPTEST_CASES` overrides it.
@@ -178,5 +178,61 @@ proptest! {
         let _ = verify_inclusion(&leaf, index % size.max(1), size, &proof, &root);
         let _ = verify_consistency(old, size, &leaf, &root, &proof);
         let _ = verify_consistency(old % size.saturating_add(1).max(1), size, &leaf, &root, &proof);
+    }
+
+    /// TL-VER-005: `verify_inclusions` says of every proof exactly what
+    /// `verify_inclusion` says of it: honest proofs of every leaf of a
+    /// random tree, the same proofs with one hash flipped, moved to the
+    /// next index, shortened or with a short hash, in one batch (so lanes
+    /// finish at different steps and are refilled).
+    #[test]
+    fn prop_batched_inclusion_checks_agree_with_single_ones(
+        entries in entries(90),
+        flip in any::<prop::sample::Index>(),
+        take in 0usize..200,
+    ) {
+        let trees = build(&entries);
+        let size = entries.len() as u64;
+        let root = tree_root(&trees.ours, size).unwrap();
+        let mut cases: Vec<(Vec<u8>, u64, Vec<Vec<u8>>)> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let leaf = leaf_hash(entry).as_bytes().to_vec();
+            let proof: Vec<Vec<u8>> = inclusion_proof(&trees.ours, size, i as u64)
+                .unwrap()
+                .iter()
+                .map(|h| h.as_bytes().to_vec())
+                .collect();
+            cases.push((leaf.clone(), i as u64, proof.clone()));
+            cases.push((leaf.clone(), i as u64 + 1, proof.clone()));
+            if !proof.is_empty() {
+                let mut flipped = proof.clone();
+                let at = flip.index(flipped.len());
+                flipped[at][at % 32] ^= 1;
+                cases.push((leaf.clone(), i as u64, flipped));
+                cases.push((leaf.clone(), i as u64, proof[1..].to_vec()));
+                let mut short = proof.clone();
+                short[at].pop();
+                cases.push((leaf.clone(), i as u64, short));
+            }
+        }
+        cases.truncate(take.max(1));
+        let checks: Vec<InclusionCheck<'_, Vec<u8>>> = cases
+            .iter()
+            .map(|(leaf, index, proof)| InclusionCheck {
+                leaf_hash: leaf,
+                index: *index,
+                size,
+                proof,
+                root: root.as_bytes(),
+            })
+            .collect();
+        let batched = verify_inclusions(&checks);
+        prop_assert_eq!(batched.len(), cases.len());
+        for ((leaf, index, proof), got) in cases.iter().zip(&batched) {
+            let single = verify_inclusion(leaf, *index, size, proof, root.as_bytes());
+            prop_assert_eq!(got, &single);
+        }
+        // Every honest proof is among the first cases and verified.
+        prop_assert_eq!(batched.first(), Some(&Ok::<(), VerifyError>(())));
     }
 }
