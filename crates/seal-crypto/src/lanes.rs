@@ -245,6 +245,7 @@ mod shani {
             && std::is_x86_feature_detected!("sse2")
             && std::is_x86_feature_detected!("ssse3")
             && std::is_x86_feature_detected!("sse4.1")
+            && std::is_x86_feature_detected!("avx")
     }
 
     /// The node hashes of `N` pairs, or `None` on a CPU without the
@@ -260,7 +261,7 @@ mod shani {
 
     /// # Safety
     /// The CPU must support SHA, SSE2, SSSE3 and SSE4.1.
-    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1,avx")]
     unsafe fn node_hashes_shani<const N: usize>(pairs: &[[[u8; 32]; 2]; N]) -> [[u8; 32]; N] {
         // Reverses the bytes of each 32-bit word: SHA-256 is big-endian.
         let byte_swap = _mm_set_epi64x(0x0c0d_0e0f_0809_0a0b, 0x0405_0607_0001_0203);
@@ -283,7 +284,10 @@ mod shani {
                 _mm_alignr_epi8(r0, l1, 15),
                 _mm_alignr_epi8(r1, r0, 15),
             ];
-            *w = block.map(|q| _mm_shuffle_epi8(q, byte_swap));
+            // Loops, not `map`: a closure would not inline the intrinsics.
+            for (quarter, q) in w.iter_mut().zip(block) {
+                *quarter = _mm_shuffle_epi8(q, byte_swap);
+            }
             let [.., last] = right;
             // SAFETY: the table has a row for each of the 256 values of a byte.
             *row = unsafe { &*SECOND_BLOCK_WK.as_ptr().add(usize::from(*last)) };
@@ -340,11 +344,16 @@ mod shani {
         // The second block: its schedule from the table.
         let (saved_abef, saved_cdgh) = (abef, cdgh);
         macro_rules! tabled {
-            ($g:literal) => {
-                // SAFETY: each row holds 64 u32, so `row[4 * g..]` holds at
-                // least four, 16 bytes; the load needs no alignment.
-                second.map(|row| unsafe { _mm_loadu_si128(row[4 * $g..].as_ptr().cast()) })
-            };
+            ($g:literal) => {{
+                let mut msg = [_mm_setzero_si128(); N];
+                for (lane_msg, row) in msg.iter_mut().zip(&second) {
+                    // SAFETY: each row holds 64 u32, so `row[4 * g..]`
+                    // holds at least four, 16 bytes; the load needs no
+                    // alignment.
+                    *lane_msg = unsafe { _mm_loadu_si128(row[4 * $g..].as_ptr().cast()) };
+                }
+                msg
+            }};
         }
         rounds!(tabled; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
         for (x, saved) in abef.iter_mut().zip(saved_abef) {
@@ -371,7 +380,7 @@ mod shani {
     }
 
     /// A 32-byte hash as two 16-byte registers, in memory order.
-    #[target_feature(enable = "sse2")]
+    #[target_feature(enable = "sse2,avx")]
     fn halves(hash: &[u8; 32]) -> [__m128i; 2] {
         let (low, high) = hash.split_at(16);
         // SAFETY: each half is 16 bytes; the load needs no alignment.
@@ -384,7 +393,7 @@ mod shani {
     }
 
     /// `[a, b, c, d, e, f, g, h]` into the registers (ABEF, CDGH).
-    #[target_feature(enable = "sse2,ssse3,sse4.1")]
+    #[target_feature(enable = "sse2,ssse3,sse4.1,avx")]
     fn load_state(state: &[u32; 8]) -> (__m128i, __m128i) {
         let [a, b, c, d, e, f, g, h] = state.map(|word| word as i32);
         let dcba = _mm_set_epi32(d, c, b, a);
@@ -399,7 +408,7 @@ mod shani {
 
     /// The inverse of [`load_state`]: (ABEF, CDGH) into (DCBA, HGFE), the
     /// words in order.
-    #[target_feature(enable = "sse2,ssse3,sse4.1")]
+    #[target_feature(enable = "sse2,ssse3,sse4.1,avx")]
     fn unload_state(abef: __m128i, cdgh: __m128i) -> (__m128i, __m128i) {
         let feba = _mm_shuffle_epi32(abef, 0x1b);
         let dchg = _mm_shuffle_epi32(cdgh, 0xb1);

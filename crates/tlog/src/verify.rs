@@ -272,10 +272,12 @@ pub fn verify_inclusions<P: AsRef<[u8]>>(
         if lanes.iter().all(Option::is_none) {
             break;
         }
-        let pairs = lanes.each_ref().map(|lane| {
-            lane.as_ref()
-                .map_or([[0; 32]; 2], |l| l.path.children(l.step, &l.r))
-        });
+        let mut pairs = [[[0; 32]; 2]; NODE_LANES];
+        for (pair, lane) in pairs.iter_mut().zip(&lanes) {
+            if let Some(l) = lane {
+                *pair = l.path.children(l.step, &l.r);
+            }
+        }
         for (lane, hash) in lanes.iter_mut().zip(node_hash_x4(&pairs)) {
             if let Some(l) = lane {
                 l.r = Hash::from(hash);
