@@ -5,12 +5,13 @@
 //! at about 37 ns a block on the development machine's AMD EPYC). Four
 //! independent hashes interleaved round by round fill those gaps, which is
 //! what verifying many Merkle proofs, or hashing a level of a tree, has to
-//! offer. With the x86 SHA extensions (checked at run time) the four are
-//! compressed together; without them each is compressed on its own by
-//! `sha2`, with the same result.
+//! offer. With the x86 SHA extensions and AVX (checked at run time) the
+//! four are compressed together; without them each is compressed on its own
+//! by `sha2`, with the same result.
 //!
 //! The input of a node hash is always 65 bytes (`0x01 || left || right`), so
-//! its two padded blocks are laid out here and compressed directly.
+//! its two padded blocks are laid out directly, and the second one's message
+//! schedule, which depends on one byte only, comes from a table.
 
 /// How many node hashes [`node_hash_x4`] computes at once.
 pub const NODE_LANES: usize = 4;
