@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     pub(crate) policy: ResidencyPolicy,
     pub(crate) state: Mutex<WorkerState>,
     pub(crate) ledger: Mutex<Ledger>,
+    /// The shipper of the audit log to a fleet collector, when configured;
+    /// stopped when the last manager clone and shard are gone.
+    pub(crate) shipper: Option<audit_ship::ship::ShipperHandle>,
 }
 
 /// Locks a mutex even if a thread panicked while holding it: the data it

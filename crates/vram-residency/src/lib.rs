@@ -8,7 +8,9 @@
 //!   device in tests),
 //! - the seal key, derived from the worker secret by `seal-crypto`,
 //! - an [`audit_core::AuditSink`] (the SQLite audit writer, or an in-memory
-//!   sink in tests).
+//!   sink in tests), and optionally an [`audit_ship::ship::Shipper`] that
+//!   sends the SQLite log to a fleet collector
+//!   ([`ManagerConfig::ship_audit_log`], [`VramManager::audit_shipping`]).
 //!
 //! The key design decision: **the facade holds the rules, not the
 //! mechanisms**. Shard-id validation, the residency policy, "nothing stays

@@ -7,11 +7,13 @@
 //! audit trail before the call returns, and the worker stops on them.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use audit_core::tlog::SignerKey;
 use audit_core::{AuditEvent, AuditSink, SealResidency};
+use audit_ship::ship::{ShipConfig, ShipStatus, Shipper};
 use gpu_alloc::{AllocError, BufferPlacement, DeviceProperties, VramAllocator};
 use seal_crypto::{Fingerprint, SealClaims, SealKey, ShardDigester, WorkerSecret, context};
 
@@ -55,6 +57,14 @@ pub struct ManagerConfig {
     max_model_bytes: u64,
     allocator: Option<Arc<dyn VramAllocator>>,
     policy: ResidencyPolicy,
+    shipping: Option<Shipping>,
+}
+
+/// Where and how the audit log is shipped (`ManagerConfig::ship_audit_log`).
+struct Shipping {
+    log: PathBuf,
+    config: ShipConfig,
+    log_key: Option<SignerKey>,
 }
 
 impl ManagerConfig {
@@ -73,6 +83,7 @@ impl ManagerConfig {
             max_model_bytes: 1 << 40,
             allocator: None,
             policy: ResidencyPolicy::strict(),
+            shipping: None,
         }
     }
 
@@ -100,6 +111,28 @@ impl ManagerConfig {
         self.policy = policy;
         self
     }
+
+    /// Ships the audit log to a fleet collector (`VR-SHIP-001`): the
+    /// manager starts an [`audit_ship::ship::Shipper`] of the SQLite log at
+    /// `log` (the file the audit sink writes) on a thread of its own, which
+    /// reads the log read-only and never slows or blocks the sink;
+    /// [`VramManager::audit_shipping`] says how far behind it is. With
+    /// `log_key` (the worker's checkpoint key, `vramctl audit keygen`) every
+    /// batch ends at a checkpoint the shipper signs; without it, at
+    /// checkpoints stored in the log.
+    pub fn ship_audit_log(
+        mut self,
+        log: impl Into<PathBuf>,
+        config: ShipConfig,
+        log_key: Option<SignerKey>,
+    ) -> Self {
+        self.shipping = Some(Shipping {
+            log: log.into(),
+            config,
+            log_key,
+        });
+        self
+    }
 }
 
 impl std::fmt::Debug for ManagerConfig {
@@ -110,6 +143,10 @@ impl std::fmt::Debug for ManagerConfig {
             .field("device_index", &self.device_index)
             .field("max_model_bytes", &self.max_model_bytes)
             .field("policy", &self.policy)
+            .field(
+                "ships_to",
+                &self.shipping.as_ref().map(|s| &s.config.collector),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +219,15 @@ impl VramManager {
         }
         let seal_key = SealKey::derive(&config.secret, context::SEAL)
             .map_err(|e| invalid(&format!("seal key: {e}")))?;
+        // Last, so that a refused configuration starts no thread.
+        let shipper = match config.shipping {
+            Some(shipping) => Some(
+                Shipper::new(&shipping.log, shipping.config, shipping.log_key)
+                    .and_then(Shipper::spawn)
+                    .map_err(|e| invalid(&format!("audit shipping: {e}")))?,
+            ),
+            None => None,
+        };
         tracing::info!(
             worker = %config.worker_id,
             backend = %allocator.backend(),
@@ -201,6 +247,7 @@ impl VramManager {
                 policy: config.policy,
                 state: Mutex::new(WorkerState::Starting),
                 ledger: Mutex::new(Ledger::default()),
+                shipper,
             }),
         })
     }
@@ -601,6 +648,17 @@ impl VramManager {
         let span = tracing::debug_span!("flush");
         let _enter = span.enter();
         self.inner.audit.flush_blocking()
+    }
+
+    /// Where the audit log's shipping stands (`None` unless configured with
+    /// [`ManagerConfig::ship_audit_log`]): records and seconds behind the
+    /// collector, the last failure, and why it stopped if the collector
+    /// refused a batch (an alert there, `VR-SHIP-001`).
+    pub fn audit_shipping(&self) -> Option<ShipStatus> {
+        self.inner
+            .shipper
+            .as_ref()
+            .map(audit_ship::ship::ShipperHandle::status)
     }
 }
 
