@@ -40,6 +40,16 @@ pub enum CollectorError {
         /// The newest version this code knows.
         supported: i64,
     },
+    /// A read-only collector found a schema it was not built for.
+    #[error(
+        "the database is at schema version {found}, and this read-only vram-auditd serves version {expected} exactly; migrate the primary with the matching vram-auditd (`vram-auditd migrate`) and let the replica catch up, or run the vram-auditd that matches the database"
+    )]
+    SchemaMismatch {
+        /// The database's version.
+        found: i64,
+        /// The version this code serves.
+        expected: i64,
+    },
     /// Not a checkpoint origin.
     #[error(
         "{origin:?} is not a log origin: {reason} (use the origin the worker's checkpoints carry, e.g. vram-residency/audit/<worker id>)"

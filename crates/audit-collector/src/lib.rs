@@ -59,4 +59,4 @@ pub use alerts::{Alert, AlertKind, Endpoint};
 pub use error::CollectorError;
 pub use migrate::{MigrationReport, SCHEMA_VERSION};
 pub use registry::Worker;
-pub use server::Collector;
+pub use server::{Collector, ReadOnlyCollector};

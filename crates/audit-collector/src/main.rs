@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use audit_collector::witness_key::{generate_witness_key, load_witness_key, save_witness_key};
-use audit_collector::{Collector, CollectorError, db, migrate, registry};
+use audit_collector::{Collector, CollectorError, ReadOnlyCollector, db, migrate, registry};
 use audit_core::tlog::Witness;
 use clap::{Parser, Subcommand};
 
@@ -59,6 +59,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7380")]
         listen: String,
+        /// Serve only the reads (auditors' routes, sizes, alerts) from a
+        /// database never written: a streaming replica. No witness key, no
+        /// migration.
+        #[arg(long)]
+        read_only: bool,
     },
     /// The workers whose logs this collector witnesses.
     #[command(subcommand)]
@@ -246,7 +251,22 @@ async fn run(cli: &Cli) -> Result<(), CollectorError> {
             }
             Ok(())
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            read_only: true,
+        } => {
+            let collector = ReadOnlyCollector::open(database_url(cli)?).await?;
+            let listener = bind(listen).await?;
+            out(&format!(
+                "listening on http://{} (read only: the auditors' routes, sizes and alerts)",
+                address_of(&listener, listen)
+            ));
+            collector.serve(listener, shutdown_signal()).await
+        }
+        Command::Serve {
+            listen,
+            read_only: false,
+        } => {
             let Some(key_file) = &cli.witness_key else {
                 return Err(CollectorError::WitnessKey {
                     reason: "serve needs --witness-key FILE (make one with `vram-auditd keygen --out FILE --name NAME`)".to_owned(),
@@ -254,21 +274,30 @@ async fn run(cli: &Cli) -> Result<(), CollectorError> {
             };
             let key = load_witness_key(key_file)?;
             let collector = Collector::open(database_url(cli)?, key).await?;
-            let listener =
-                tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| CollectorError::Serve {
-                        address: listen.clone(),
-                        detail: e.to_string(),
-                    })?;
-            let address = listener
-                .local_addr()
-                .map_or_else(|_| listen.clone(), |a| a.to_string());
-            out(&format!("listening on http://{address}"));
+            let listener = bind(listen).await?;
+            out(&format!(
+                "listening on http://{}",
+                address_of(&listener, listen)
+            ));
             out(&format!("witness key: {}", collector.verifier_key()));
             collector.serve(listener, shutdown_signal()).await
         }
     }
+}
+
+async fn bind(listen: &str) -> Result<tokio::net::TcpListener, CollectorError> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CollectorError::Serve {
+            address: listen.to_owned(),
+            detail: e.to_string(),
+        })
+}
+
+fn address_of(listener: &tokio::net::TcpListener, listen: &str) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| listen.to_owned(), |a| a.to_string())
 }
 
 fn main() -> ExitCode {

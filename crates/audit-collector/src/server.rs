@@ -2,7 +2,12 @@
 //! (the tlog-witness endpoint, [`crate::witness`]), `POST /ingest` and
 //! `GET /workers/{origin}/size` (records shipped by the workers,
 //! [`crate::ingest`]; the origin percent-encoded, `/` as `%2F`) and
-//! `GET /alerts` (every stored alert as JSON, oldest first).
+//! `GET /alerts` (every stored alert as JSON, oldest first), and the
+//! auditors' reads ([`crate::auditor`]).
+//!
+//! The reads alone, without the witness key, migrations or any write,
+//! are [`ReadOnlyCollector`]: what serves auditors from a streaming
+//! replica of the collector's database (`COL-AUD-007`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,7 +26,7 @@ use crate::alerts::list_alerts;
 use crate::auditor::AuditorService;
 use crate::db::{DEFAULT_MAX_CONNECTIONS, Database};
 use crate::ingest::{IngestReply, IngestService, MAX_INGEST_BODY_BYTES};
-use crate::migrate::migrate;
+use crate::migrate::{SCHEMA_VERSION, migrate, schema_version};
 use crate::witness::{Answer, WitnessService};
 
 /// A collector: the witness and its database, ready to serve.
@@ -29,8 +34,87 @@ use crate::witness::{Answer, WitnessService};
 pub struct Collector {
     witness: Arc<WitnessService>,
     ingest: Arc<IngestService>,
+    reads: Reads,
+}
+
+/// What the read routes need: the database, read only.
+#[derive(Debug, Clone)]
+struct Reads {
+    ingest: Arc<IngestService>,
     auditor: Arc<AuditorService>,
     db: Database,
+}
+
+impl Reads {
+    fn new(db: Database) -> Self {
+        Self {
+            ingest: Arc::new(IngestService::new(db.clone())),
+            auditor: Arc::new(AuditorService::new(db.clone())),
+            db,
+        }
+    }
+
+    /// `GET /workers/{origin}/size`, `GET /alerts` and the auditors' routes.
+    fn router(&self) -> Router {
+        Router::new()
+            .route("/workers/{origin}/size", get(size))
+            .route("/alerts", get(alerts))
+            .route("/workers/{origin}/checkpoint", get(cosigned_checkpoint))
+            .route(
+                "/workers/{origin}/prove/inclusion/{seq}",
+                get(prove_inclusion),
+            )
+            .route(
+                "/workers/{origin}/prove/consistency/{from}",
+                get(prove_consistency),
+            )
+            .route("/records", get(records))
+            .with_state(self.clone())
+    }
+}
+
+/// The read routes alone, for auditors, from a database this process
+/// never writes: a streaming replica of the collector's (`COL-AUD-007`).
+/// No witness key, no migration; the database must be at exactly the
+/// schema version this code knows, migrated by the collector on the
+/// primary.
+#[derive(Debug, Clone)]
+pub struct ReadOnlyCollector {
+    reads: Reads,
+}
+
+impl ReadOnlyCollector {
+    /// Connects to `database_url` (a replica, or the primary) and checks
+    /// its schema version; writes nothing.
+    pub async fn open(database_url: &str) -> Result<Self, CollectorError> {
+        let db = Database::new(database_url, DEFAULT_MAX_CONNECTIONS)?;
+        let connection = db.get().await?;
+        let found = schema_version(&connection).await?;
+        connection.release();
+        if found != SCHEMA_VERSION {
+            return Err(CollectorError::SchemaMismatch {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        Ok(Self {
+            reads: Reads::new(db),
+        })
+    }
+
+    /// Its routes: the reads of [`Collector::router`], no `POST`.
+    pub fn router(&self) -> Router {
+        self.reads.router()
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CollectorError> {
+        serve(self.router(), listener, shutdown).await
+    }
 }
 
 impl Collector {
@@ -45,8 +129,7 @@ impl Collector {
         Ok(Self {
             witness: Arc::new(WitnessService::new(witness_key, db.clone())),
             ingest: Arc::new(IngestService::new(db.clone())),
-            auditor: Arc::new(AuditorService::new(db.clone())),
-            db,
+            reads: Reads::new(db),
         })
     }
 
@@ -66,19 +149,8 @@ impl Collector {
                 "/ingest",
                 post(ingest).layer(DefaultBodyLimit::max(MAX_INGEST_BODY_BYTES)),
             )
-            .route("/workers/{origin}/size", get(size))
-            .route("/alerts", get(alerts))
-            .route("/workers/{origin}/checkpoint", get(cosigned_checkpoint))
-            .route(
-                "/workers/{origin}/prove/inclusion/{seq}",
-                get(prove_inclusion),
-            )
-            .route(
-                "/workers/{origin}/prove/consistency/{from}",
-                get(prove_consistency),
-            )
-            .route("/records", get(records))
             .with_state(self.clone())
+            .merge(self.reads.router())
     }
 
     /// Serves on `listener` until `shutdown` completes.
@@ -87,21 +159,28 @@ impl Collector {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CollectorError> {
-        let address = listener
-            .local_addr()
-            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-        axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| CollectorError::Serve {
-            address,
-            detail: e.to_string(),
-        })
+        serve(self.router(), listener, shutdown).await
     }
+}
+
+async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CollectorError> {
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| CollectorError::Serve {
+        address,
+        detail: e.to_string(),
+    })
 }
 
 fn respond(answer: Answer) -> Response {
@@ -140,11 +219,11 @@ async fn ingest(
     respond_json(&collector.ingest.ingest(body, Some(peer.to_string())).await)
 }
 
-async fn size(State(collector): State<Collector>, Path(origin): Path<String>) -> Response {
+async fn size(State(collector): State<Reads>, Path(origin): Path<String>) -> Response {
     respond_json(&collector.ingest.size(&origin).await)
 }
 
-async fn alerts(State(collector): State<Collector>) -> Response {
+async fn alerts(State(collector): State<Reads>) -> Response {
     let listed = match collector.db.get().await {
         Ok(connection) => {
             let listed = list_alerts(&*connection, None).await;
@@ -168,18 +247,18 @@ async fn alerts(State(collector): State<Collector>) -> Response {
 }
 
 async fn cosigned_checkpoint(
-    State(collector): State<Collector>,
+    State(collector): State<Reads>,
     Path(origin): Path<String>,
 ) -> Response {
     respond(collector.auditor.cosigned_checkpoint(&origin).await)
 }
 
-async fn records(State(collector): State<Collector>, RawQuery(query): RawQuery) -> Response {
+async fn records(State(collector): State<Reads>, RawQuery(query): RawQuery) -> Response {
     respond(collector.auditor.records(query.as_deref()).await)
 }
 
 async fn prove_inclusion(
-    State(collector): State<Collector>,
+    State(collector): State<Reads>,
     Path((origin, seq)): Path<(String, u64)>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -192,7 +271,7 @@ async fn prove_inclusion(
 }
 
 async fn prove_consistency(
-    State(collector): State<Collector>,
+    State(collector): State<Reads>,
     Path((origin, from)): Path<(String, u64)>,
     RawQuery(query): RawQuery,
 ) -> Response {

@@ -350,6 +350,100 @@ fn col_aud_006_refusals() {
     assert_eq!(got, 400, "{body}");
 }
 
+/// COL-AUD-007: a read-only collector serves auditors from a database it
+/// never writes (here made read-only for every new session, as a
+/// streaming replica is): every read answers byte for byte as the
+/// primary's collector does, nothing is accepted for writing, and a
+/// database at another schema version is refused.
+#[test]
+fn col_aud_007_a_read_only_collector_serves_auditors_from_a_replica() {
+    let Some(Shipped { db, log, collector }) = shipped("col_aud_007", 300, 64) else {
+        return;
+    };
+    assert!(matches!(
+        log.submit(&collector),
+        audit_ship::witness::Outcome::Cosigned { .. }
+    ));
+    let origin = segment(&log.origin());
+    let reads = [
+        format!("/workers/{origin}/checkpoint"),
+        format!("/workers/{origin}/size"),
+        format!("/workers/{origin}/prove/inclusion/150"),
+        format!("/workers/{origin}/prove/inclusion/64?size=64"),
+        format!("/workers/{origin}/prove/consistency/100"),
+        "/records?limit=7".to_owned(),
+        "/alerts".to_owned(),
+    ];
+    let primary: Vec<(u16, String)> = reads
+        .iter()
+        .map(|path| get(&format!("{}{path}", collector.url)))
+        .collect();
+    for ((status, body), path) in primary.iter().zip(&reads) {
+        assert_eq!(*status, 200, "{path}: {body}");
+    }
+
+    let rt = runtime();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let replica_url = rt.block_on(async {
+        let admin = client(db.url()).await;
+        admin
+            .batch_execute(
+                "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()); END $$",
+            )
+            .await
+            .unwrap();
+        // A new session cannot write any more.
+        let session = client(db.url()).await;
+        let refused = session
+            .execute("DELETE FROM alerts", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+            "{refused:?}"
+        );
+
+        let replica = audit_collector::ReadOnlyCollector::open(db.url())
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            replica
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        url
+    });
+    for ((status, body), path) in primary.iter().zip(&reads) {
+        let (got, got_body) = get(&format!("{replica_url}{path}"));
+        assert_eq!((got, &got_body), (*status, body), "{path}");
+    }
+    let (head, _) = raw(&format!("{replica_url}/ingest"), "POST", b"{}");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let (head, _) = raw(&format!("{replica_url}/add-checkpoint"), "POST", b"old 0\n");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let _ = stop.send(());
+    rt.shutdown_timeout(Duration::from_secs(5));
+
+    // A database this code did not migrate (here: none) is refused.
+    let Some(empty) = test_database("col_aud_007_empty") else {
+        return;
+    };
+    let err = runtime()
+        .block_on(audit_collector::ReadOnlyCollector::open(empty.url()))
+        .unwrap_err();
+    assert!(
+        matches!(err, audit_collector::CollectorError::SchemaMismatch { found: 0, expected } if expected == audit_collector::SCHEMA_VERSION),
+        "{err}"
+    );
+    assert!(err.to_string().contains("migrate the primary"), "{err}");
+}
+
 /// COL-AUD-002: records by origin, kind, shard and time, paged: every
 /// page's records are the worker's own in the export form, in (origin,
 /// seq) order, and `next` walks them all once.

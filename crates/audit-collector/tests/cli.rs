@@ -346,3 +346,53 @@ fn col_db_001_the_binary_migrates_and_refuses_a_newer_schema() {
         text(&out)
     );
 }
+
+/// COL-AUD-007: `vram-auditd serve --read-only` needs no witness key,
+/// writes nothing (it refuses a database it would have to migrate) and
+/// serves the reads.
+#[test]
+fn col_aud_007_serve_read_only_from_the_command_line() {
+    let Some(db) = test_database("col_aud_007_cli") else {
+        return;
+    };
+    let read_only = || {
+        let mut command = auditd();
+        command.args(["--database-url", db.url()]).args([
+            "serve",
+            "--read-only",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        command
+    };
+    let out = read_only().output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("schema version 0") && text(&out).contains("migrate the primary"),
+        "{}",
+        text(&out)
+    );
+    let out = auditd_on(db.url(), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut child = read_only()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    assert!(first.contains("read only"), "{first}");
+    let alerts = ureq_get(&format!("{url}/alerts"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(alerts, "[]");
+}

@@ -98,6 +98,9 @@ struct FleetReport {
     duplicated: u64,
     chains_verified: u64,
     alerts: i64,
+    /// PostgreSQL's bytes per record held: `records` with its indexes,
+    /// `tree_blocks` and `ingest_checkpoints`, over the records held.
+    central_bytes_per_record: f64,
     lag_p50_ms: f64,
     lag_p99_ms: f64,
     lag_max_ms: f64,
@@ -639,6 +642,23 @@ fn bench(
         })
         .map_err(usage)?;
 
+    let central_bytes = runtime
+        .block_on(async {
+            let client = audit_collector::db::connect_url(pg.url())
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .query_one(
+                    "SELECT (pg_total_relation_size('records') + pg_total_relation_size('tree_blocks') \
+                     + pg_total_relation_size('ingest_checkpoints'))::bigint",
+                    &[],
+                )
+                .await
+                .map(|r| r.get::<_, i64>(0))
+                .map_err(|e| e.to_string())
+        })
+        .map_err(usage)?;
+
     let mut all_lags = Vec::new();
     for ((worker, &size), acks) in workers.iter().zip(&written).skip(1).zip(&acks) {
         lags(&worker.db, acks, size, &mut all_lags).map_err(usage)?;
@@ -672,6 +692,11 @@ fn bench(
         duplicated,
         chains_verified: verified,
         alerts,
+        central_bytes_per_record: if central_rows > 0 {
+            central_bytes as f64 / central_rows as f64
+        } else {
+            0.0
+        },
         lag_p50_ms: percentile(&all_lags, 50.0),
         lag_p99_ms: percentile(&all_lags, 99.0),
         lag_max_ms: all_lags.last().copied().unwrap_or_default() as f64,
@@ -740,6 +765,11 @@ impl std::fmt::Display for FleetReport {
             self.chains_verified,
             self.workers,
             self.alerts
+        )?;
+        writeln!(
+            f,
+            "storage    {:.0} bytes per record in PostgreSQL (records and their indexes, tree_blocks, ingest_checkpoints)",
+            self.central_bytes_per_record
         )?;
         write!(
             f,
