@@ -133,12 +133,9 @@ pub(crate) fn verify_conn_at(
     // layer on its own connection while the chain is walked.
     let has_tree = target.schema_version >= crate::schema::TREE_SCHEMA_VERSION;
     let whole_tree = range.is_none() && has_tree;
-    let tree_size = if has_tree {
-        Some(head_seq(conn, anchor_seq)?)
-    } else {
-        None
-    };
-    let head = tree_size.unwrap_or(0);
+    // The head as the walk starts; a passing whole-log walk reaches it.
+    let head = head_seq(conn, anchor_seq)?;
+    let tree_size = has_tree.then_some(head);
     let (report, early_tree) = std::thread::scope(|scope| {
         let tree_job = match target.reopen {
             Some(uri) if whole_tree => Some(scope.spawn(move || {
@@ -172,6 +169,9 @@ pub(crate) fn verify_conn_at(
         (report, tree)
     });
     let mut report = report?;
+    if range.is_none() && report.is_ok() {
+        check_reached_head(&mut report, anchor_seq, head);
+    }
     if range.is_some() && report.is_ok() {
         check_range_complete(conn, &mut report, lo.max(first_in_chain), hi)?;
     }
@@ -197,6 +197,24 @@ pub(crate) fn verify_conn_at(
         "audit chain verified"
     );
     Ok(report)
+}
+
+/// Defence in depth: a whole-log walk that passed must have checked every
+/// record up to the head seen before it started (records appended since
+/// may be checked too). One that stopped short is a failure, never a pass:
+/// no bug in the walk can turn an unchecked tail into "verified".
+fn check_reached_head(report: &mut VerifyReport, anchor_seq: u64, head: u64) {
+    let reached = report.last_seq.unwrap_or(anchor_seq);
+    if reached < head {
+        report.failure = Some(VerifyFailure {
+            seq: Some(reached.saturating_add(1)),
+            reason: FailureReason::Structure {
+                detail: format!(
+                    "verification checked the records only up to {reached}, not to the head {head}: the check is incomplete (a fault of the verifier; report it, and do not trust this log until a check passes)"
+                ),
+            },
+        });
+    }
 }
 
 /// The chain's head sequence number: its last record's, or the latest
@@ -444,6 +462,43 @@ mod tests {
     use crate::{AuditEvent, AuditLog};
 
     const WORKER: &str = "worker-s";
+
+    /// AC-030: a whole-log walk that passed but stopped short of the head
+    /// seen before it is a failure naming the first record not checked;
+    /// one that reached the head (or went past it: appended meanwhile),
+    /// or a log with nothing after its anchor, passes.
+    #[test]
+    fn ac_030_a_walk_that_stops_short_of_the_head_fails() {
+        let walked = |last_seq: Option<u64>| VerifyReport {
+            last_seq,
+            ..VerifyReport::default()
+        };
+        for (last, anchor, head) in [
+            (Some(7), 0, 7),
+            (Some(9), 0, 7),
+            (None, 3, 3),
+            (Some(4), 3, 4),
+        ] {
+            let mut report = walked(last);
+            check_reached_head(&mut report, anchor, head);
+            assert!(report.is_ok(), "{last:?} {anchor} {head}: {report:?}");
+        }
+        for (last, anchor, head, first_unchecked) in [
+            (Some(5), 0, 7, 6),
+            (None, 0, 2, 1),
+            (None, 3, 4, 4),
+            (Some(6), 3, 7, 7),
+        ] {
+            let mut report = walked(last);
+            check_reached_head(&mut report, anchor, head);
+            let failure = report.failure.unwrap();
+            assert_eq!(failure.seq, Some(first_unchecked));
+            assert!(
+                matches!(&failure.reason, FailureReason::Structure { detail } if detail.contains(&format!("not to the head {head}"))),
+                "{failure:?}"
+            );
+        }
+    }
 
     fn secret() -> WorkerSecret {
         WorkerSecret::new(&[5; 32]).unwrap()
