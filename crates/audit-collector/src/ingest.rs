@@ -149,12 +149,12 @@ impl IngestReply {
     }
 
     fn unavailable(error: &CollectorError) -> Self {
-        tracing::error!(error = %error, "ingest: database unavailable; answered 503, nothing stored");
+        tracing::error!(error = %error, "ingest: database unavailable; answered 503 (the batch not stored, or its commit not confirmed)");
         Self::refused(
             503,
             None,
             None,
-            "the collector's database is unavailable; nothing was stored, send the batch again later"
+            "the collector's database is unavailable; the batch was not stored, or its commit could not be confirmed: send it again later (a batch already stored is not stored twice)"
                 .to_owned(),
         )
     }

@@ -745,7 +745,7 @@ fn col_ing_006_database_unavailable_is_503_and_nothing_stored() {
         answer["error"]
             .as_str()
             .unwrap()
-            .contains("nothing was stored"),
+            .contains("send it again later"),
         "{answer}"
     );
     let mut shipper =
