@@ -10,7 +10,6 @@ use vram_residency::SealOptions;
 use crate::cli_error::CliError;
 use crate::device;
 use crate::output::{self, errln};
-use crate::progress::Progress;
 use crate::{WorkerArgs, secret, to_json};
 
 #[derive(Debug, clap::Args)]
@@ -78,9 +77,11 @@ pub fn run(args: &SealArgs) -> Result<(), CliError> {
         secret,
         Arc::clone(&writer),
     )?;
-    let mut progress = Progress::new(len);
+    let progress = crate::progress::bytes_bar(len);
     let options = SealOptions::default().model_ref(args.file.display().to_string());
-    let shard = manager.seal_file(&id, &args.file, options, &mut |done| progress.update(done))?;
+    let shard = manager.seal_file(&id, &args.file, options, &mut |done| {
+        progress.set_position(done);
+    })?;
     progress.finish();
     let report = manager.verify(&shard)?;
     // The work is done and audited before anything is printed, so a closed
