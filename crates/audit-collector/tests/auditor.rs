@@ -383,8 +383,7 @@ fn col_aud_007_a_read_only_collector_serves_auditors_from_a_replica() {
     }
 
     let rt = runtime();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let replica_url = rt.block_on(async {
+    let replica = rt.block_on(async {
         let admin = client(db.url()).await;
         admin
             .batch_execute(
@@ -403,21 +402,12 @@ fn col_aud_007_a_read_only_collector_serves_auditors_from_a_replica() {
             Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
             "{refused:?}"
         );
-
-        let replica = audit_collector::ReadOnlyCollector::open(db.url())
+        audit_collector::ReadOnlyCollector::open(db.url())
             .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            replica
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        url
+            .unwrap()
+    });
+    let (replica_url, stop) = serve_in_background(&rt, |listener, stopped| async move {
+        replica.serve(listener, stopped).await.unwrap();
     });
     for ((status, body), path) in primary.iter().zip(&reads) {
         let (got, got_body) = get(&format!("{replica_url}{path}"));

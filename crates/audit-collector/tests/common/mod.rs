@@ -60,21 +60,11 @@ impl TestCollector {
     /// Migrates `database_url` and serves a collector cosigning with `key`.
     pub fn start(database_url: &str, key: &SignerKey) -> Self {
         let runtime = runtime();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (url, vkey) = runtime.block_on(async {
-            let collector = Collector::open(database_url, key.clone()).await.unwrap();
-            let vkey = collector.verifier_key();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            tokio::spawn(async move {
-                collector
-                    .serve(listener, async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-            (url, vkey)
+        let collector =
+            runtime.block_on(async { Collector::open(database_url, key.clone()).await.unwrap() });
+        let vkey = collector.verifier_key();
+        let (url, stop) = serve_in_background(&runtime, |listener, stopped| async move {
+            collector.serve(listener, stopped).await.unwrap();
         });
         Self {
             url,
@@ -110,6 +100,31 @@ impl Drop for TestCollector {
             runtime.shutdown_timeout(Duration::from_secs(5));
         }
     }
+}
+
+/// Binds 127.0.0.1 (port 0) and spawns `serve` on `runtime` with the
+/// listener and a shutdown future: the base URL, and what stops it.
+pub fn serve_in_background<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    serve: F,
+) -> (String, tokio::sync::oneshot::Sender<()>)
+where
+    F: FnOnce(
+        tokio::net::TcpListener,
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Box::pin(async {
+        let _ = stopped.await;
+    });
+    runtime.spawn(serve(listener, shutdown));
+    (url, stop)
 }
 
 /// POSTs a batch to `URL/ingest`: status and the JSON answer.
