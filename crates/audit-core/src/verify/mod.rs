@@ -534,6 +534,26 @@ mod tests {
         AuditLog::open_read(&path, WORKER, &secret()).unwrap()
     }
 
+    /// AC-030: a check on a connection of its own runs only when that
+    /// connection sees the log the caller walks (the same anchor and
+    /// head); otherwise, or when the file cannot be opened again, it is
+    /// left to the caller (`None`).
+    #[test]
+    fn ac_030_an_own_connection_is_used_only_on_the_same_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), 5, "");
+        let uri = log.reopen.clone().unwrap();
+        let ran = |anchor, head| on_own_connection(&uri, anchor, head, |_| Ok("ran")).unwrap();
+        assert_eq!(ran(0, 5), Some("ran"));
+        assert_eq!(ran(0, 4), None, "another head");
+        assert_eq!(ran(0, 6), None, "another head");
+        assert_eq!(ran(1, 5), None, "another anchor");
+        assert_eq!(
+            on_own_connection("file:/nonexistent/x.db?mode=ro", 0, 5, |_| Ok(())).unwrap(),
+            None
+        );
+    }
+
     /// The split report, asserting the split path ran (no fallback).
     fn split(log: &AuditLog, lo: u64, hi: u64, parts: usize) -> VerifyReport {
         let key = &log.key;
