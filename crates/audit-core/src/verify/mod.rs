@@ -554,6 +554,29 @@ mod tests {
         );
     }
 
+    /// AC-033: a range of exactly one record that was deleted is a gap at
+    /// it, not an empty pass (the walk finds no row there); so is a range
+    /// ending at a deleted record.
+    #[test]
+    fn ac_033_a_one_record_range_over_a_deleted_record_is_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), 6, "DELETE FROM records WHERE seq = 3");
+        for range in [3..=3, 2..=3] {
+            let report = log.verify(Some(range.clone())).unwrap();
+            let failure = report.failure.unwrap();
+            assert_eq!(failure.seq, Some(4), "{range:?}");
+            assert_eq!(
+                failure.reason,
+                FailureReason::SequenceGap {
+                    expected: 3,
+                    found: 4
+                },
+                "{range:?}"
+            );
+        }
+        assert!(log.verify(Some(4..=4)).unwrap().failure.is_none());
+    }
+
     /// The split report, asserting the split path ran (no fallback).
     fn split(log: &AuditLog, lo: u64, hi: u64, parts: usize) -> VerifyReport {
         let key = &log.key;
