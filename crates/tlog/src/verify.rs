@@ -238,65 +238,33 @@ pub fn verify_inclusions<P: AsRef<[u8]>>(
             Err(e) => results.push(Err(e)),
         }
     }
-    let mut waiting = paths.iter();
-    let mut lanes: [Option<Lane<'_, P>>; NODE_LANES] = [None, None, None, None];
-    loop {
-        for lane in &mut lanes {
-            // Retire finished proofs and refill the lane until it has a
-            // hash to compute or nothing is left.
-            loop {
-                match lane {
-                    Some(l) if l.step < l.path.proof.len() => break,
-                    Some(l) => {
-                        if let (Err(e), Some(result)) =
-                            (l.path.check_root(&l.r), results.get_mut(l.slot))
-                        {
-                            *result = Err(e);
-                        }
-                        *lane = None;
-                    }
-                    None => match waiting.next() {
-                        Some((slot, path)) => {
-                            *lane = Some(Lane {
-                                slot: *slot,
-                                path,
-                                step: 0,
-                                r: path.leaf,
-                            });
-                        }
-                        None => break,
-                    },
+    // Proofs of equal length side by side: four at a time, in step.
+    paths.sort_unstable_by_key(|(_, path)| path.proof.len());
+    for group in paths.chunks(NODE_LANES) {
+        let mut r = [Hash::from([0; 32]); NODE_LANES];
+        for (r, (_, path)) in r.iter_mut().zip(group) {
+            *r = path.leaf;
+        }
+        let steps = group.iter().map(|(_, path)| path.proof.len()).max();
+        for step in 0..steps.unwrap_or(0) {
+            let mut pairs = [[[0; 32]; 2]; NODE_LANES];
+            for ((pair, r), (_, path)) in pairs.iter_mut().zip(&r).zip(group) {
+                *pair = path.children(step, r);
+            }
+            for ((r, hash), (_, path)) in r.iter_mut().zip(node_hash_x4(&pairs)).zip(group) {
+                // A shorter proof in the group is finished: keep its result.
+                if step < path.proof.len() {
+                    *r = Hash::from(hash);
                 }
             }
         }
-        if lanes.iter().all(Option::is_none) {
-            break;
-        }
-        let mut pairs = [[[0; 32]; 2]; NODE_LANES];
-        for (pair, lane) in pairs.iter_mut().zip(&lanes) {
-            if let Some(l) = lane {
-                *pair = l.path.children(l.step, &l.r);
-            }
-        }
-        for (lane, hash) in lanes.iter_mut().zip(node_hash_x4(&pairs)) {
-            if let Some(l) = lane {
-                l.r = Hash::from(hash);
-                l.step += 1;
+        for (r, (slot, path)) in r.iter().zip(group) {
+            if let (Err(e), Some(result)) = (path.check_root(r), results.get_mut(*slot)) {
+                *result = Err(e);
             }
         }
     }
     results
-}
-
-/// A proof on its way through [`verify_inclusions`].
-struct Lane<'p, P> {
-    /// Its place in the results.
-    slot: usize,
-    path: &'p InclusionPath<'p, P>,
-    /// The proof hash the next node hash takes.
-    step: usize,
-    /// The hash computed so far.
-    r: Hash,
 }
 
 /// An inclusion proof whose lengths and sizes are checked, ready to hash:
