@@ -73,7 +73,7 @@ pub struct ProofReport {
     /// Inclusion proofs verified per second on one thread by
     /// `tlog::verify_inclusions`, four at a time.
     pub inclusion_verify_batched_per_s: f64,
-    /// The same on all cores (rayon, batches of [`BATCH_CHECKS`]).
+    /// The same on all cores (rayon, batches of 256 proofs).
     pub inclusion_verify_batched_parallel_per_s: f64,
     /// Whether the four-at-a-time node hashes ran on the CPU's SHA
     /// extensions (`seal_crypto::node_lanes_accelerated`).
@@ -89,7 +89,7 @@ pub struct ProofReport {
 
 /// Proofs handed to one `verify_inclusions` call by the batched
 /// all-cores figure.
-pub const BATCH_CHECKS: usize = 256;
+const BATCH_CHECKS: usize = 256;
 
 /// A small deterministic generator (xorshift64*): the same sample indexes
 /// on every run, no dependency.
