@@ -241,14 +241,41 @@ mod shani {
         w
     }
 
+    /// The CPU features the interleaved path is compiled for.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Feature {
+        Sha,
+        Sse2,
+        Ssse3,
+        Sse41,
+        Avx,
+    }
+
+    /// Every feature the path needs.
+    pub(super) const NEEDED: [Feature; 5] = [
+        Feature::Sha,
+        Feature::Sse2,
+        Feature::Ssse3,
+        Feature::Sse41,
+        Feature::Avx,
+    ];
+
     /// Whether this CPU has the extensions the interleaved path needs
-    /// (`std` caches the answer).
+    /// (`std` caches the answers).
     pub(super) fn available() -> bool {
-        std::is_x86_feature_detected!("sha")
-            && std::is_x86_feature_detected!("sse2")
-            && std::is_x86_feature_detected!("ssse3")
-            && std::is_x86_feature_detected!("sse4.1")
-            && std::is_x86_feature_detected!("avx")
+        supports(|feature| match feature {
+            Feature::Sha => std::is_x86_feature_detected!("sha"),
+            Feature::Sse2 => std::is_x86_feature_detected!("sse2"),
+            Feature::Ssse3 => std::is_x86_feature_detected!("ssse3"),
+            Feature::Sse41 => std::is_x86_feature_detected!("sse4.1"),
+            Feature::Avx => std::is_x86_feature_detected!("avx"),
+        })
+    }
+
+    /// Whether a CPU with the features `has` says yes to can run the path:
+    /// only one with all of them.
+    pub(super) fn supports(has: impl Fn(Feature) -> bool) -> bool {
+        NEEDED.into_iter().all(has)
     }
 
     /// The node hashes of `N` pairs, or `None` on a CPU without the
@@ -424,6 +451,16 @@ mod shani {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        /// SC-LANE-001: the path needs every one of its features: a CPU
+        /// lacking any one of them does not take it.
+        #[test]
+        fn sc_lane_001_every_feature_is_required() {
+            assert!(supports(|_| true));
+            for missing in NEEDED {
+                assert!(!supports(|feature| feature != missing), "{missing:?}");
+            }
+        }
 
         /// SC-LANE-001
         #[test]
