@@ -43,7 +43,9 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
     text.as_bytes()
         .chunks_exact(2)
         .map(|pair| match pair {
-            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            // `+`, not `|`: the nibbles never overlap, and a mutation of `+`
+            // changes the value.
+            [hi, lo] => Some((digit(*hi)? << 4) + digit(*lo)?),
             _ => None,
         })
         .collect()
