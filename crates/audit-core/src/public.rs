@@ -393,7 +393,9 @@ pub fn verify_public(
     if log_key.kind() != tlog::SignatureType::Ed25519 {
         return Err(AuditError::LogKey {
             reason: format!(
-                "{log_key} is a {:?} key; a log's checkpoints are checked with its Ed25519 (0x01) vkey",
+                "the key {}+{} is a {:?} key; a log's checkpoints are checked with its Ed25519 (0x01) vkey",
+                log_key.name(),
+                log_key.key_id(),
                 log_key.kind()
             ),
         });

@@ -1104,3 +1104,26 @@ fn ac_092_signing_beside_a_live_writer() {
     assert!(public(&path, Some(&second), Some(&first)).is_none());
     assert!(verify(&path).is_ok());
 }
+
+/// AC-094: a log key that is not Ed25519 is an error naming the key by its
+/// name and id only, never by its key bytes.
+#[test]
+fn ac_094_a_cosigner_vkey_as_the_log_key_is_refused_by_name_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, note) = signed_log(dir.path(), "cosigner-vkey.db", 3);
+    let cosigner = log_key().to_cosigner().verifier_key();
+    let err = verify_public(&path, &cosigner, Some(&note), None, &[], 0).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, AuditError::LogKey { .. }), "{text}");
+    assert!(
+        text.contains(&format!("{}+{}", cosigner.name(), cosigner.key_id())),
+        "{text}"
+    );
+    // The base64 of the key is everything after name+id+ (it may hold a
+    // '+' itself).
+    let full = cosigner.to_string();
+    let key_part = full
+        .strip_prefix(&format!("{}+{}+", cosigner.name(), cosigner.key_id()))
+        .unwrap();
+    assert!(!text.contains(key_part), "{text}");
+}

@@ -179,7 +179,9 @@ fn parse_log_vkey(text: &str) -> Result<VerifierKey, CliError> {
     let key = parse_vkey(text, "--vkey")?;
     if key.kind() != SignatureType::Ed25519 {
         return Err(CliError::usage(format!(
-            "--vkey {key} is a {:?} key; a log signs its checkpoints with an Ed25519 (0x01) key",
+            "--vkey {}+{} is a {:?} key; a log signs its checkpoints with an Ed25519 (0x01) key",
+            key.name(),
+            key.key_id(),
             key.kind()
         )));
     }

@@ -295,6 +295,19 @@ fn ac_102_verify_public_refuses_bad_input_with_exit_2() {
     let skey = std::fs::read_to_string(&f.key).unwrap();
     let skey = skey.trim_end();
     let db = s(&f.db);
+    // A cosigner (0x04) vkey given as the log's: refused by name and id.
+    let cosigner =
+        SignerKey::from_seed("witness.example", SignatureType::Cosignature, &[9; 32]).unwrap();
+    let cosigner = cosigner.verifier_key();
+    let cosigner_vkey = cosigner.to_string();
+    let cosigner_named = format!("--vkey {}+{} is a", cosigner.name(), cosigner.key_id());
+    let cosigner_bytes = cosigner_vkey
+        .strip_prefix(&format!("{}+{}+", cosigner.name(), cosigner.key_id()))
+        .unwrap();
+    let out = public(&["audit", "verify", db, "--public", "--vkey", &cosigner_vkey]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains(&cosigner_named), "{}", text(&out));
+    assert!(!text(&out).contains(cosigner_bytes), "{}", text(&out));
     for (args, needle) in [
         (vec!["audit", "verify", db, "--public"], "--vkey"),
         (
