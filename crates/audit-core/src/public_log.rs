@@ -48,6 +48,11 @@ pub struct PublicLog {
     origin: String,
 }
 
+/// A `seq` bound as SQLite's integer (past `i64::MAX`: the largest).
+fn bound(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
 impl PublicLog {
     /// Opens the log at `path` for reading, with no secret. Not found, not
     /// an audit log, a damaged structure or an unknown schema are errors as
@@ -158,13 +163,7 @@ impl PublicLog {
     /// the head, or below records retention dropped, gives fewer). One
     /// query; the caller bounds the range, and so the memory.
     pub fn records(&self, from: u64, to: u64) -> Result<Vec<AuditRecord>, AuditError> {
-        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
-            ))
-            .map_err(AuditError::storage("reading records"))?;
+        let mut stmt = self.range_statement()?;
         let raws = stmt
             .query_map([bound(from), bound(to)], read_raw)
             .map_err(AuditError::storage("reading records"))?;
@@ -182,13 +181,7 @@ impl PublicLog {
     /// them (see the shipper, which sends these lines); returns how many.
     /// One query; the caller bounds the range.
     pub fn write_export(&self, from: u64, to: u64, out: &mut Vec<u8>) -> Result<u64, AuditError> {
-        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
-            ))
-            .map_err(AuditError::storage("reading records"))?;
+        let mut stmt = self.range_statement()?;
         let mut rows = stmt
             .query([bound(from), bound(to)])
             .map_err(AuditError::storage("reading records"))?;
@@ -203,6 +196,15 @@ impl PublicLog {
             count += 1;
         }
         Ok(count)
+    }
+
+    /// The records of a `seq` range (`?1` to `?2`), in order.
+    fn range_statement(&self) -> Result<rusqlite::Statement<'_>, AuditError> {
+        self.conn
+            .prepare(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+            ))
+            .map_err(AuditError::storage("reading records"))
     }
 
     /// The root of the tree's first `size` leaves, from the stored hashes

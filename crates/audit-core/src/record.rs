@@ -295,17 +295,29 @@ pub struct AuditRecord {
     pub mac: String,
 }
 
+/// A stored record that cannot be what the log wrote.
+fn corrupt(raw: &RawRecord, detail: String) -> AuditError {
+    AuditError::Corrupt {
+        seq: raw.seq,
+        detail,
+    }
+}
+
 impl AuditRecord {
-    pub(crate) fn from_raw(raw: RawRecord) -> Result<Self, AuditError> {
-        let corrupt = |detail: String| AuditError::Corrupt {
-            seq: raw.seq,
-            detail,
-        };
+    /// The stored fields that must parse: the severity and the id; `Corrupt`
+    /// naming the record otherwise.
+    fn checked_fields(raw: &RawRecord) -> Result<(Severity, Uuid), AuditError> {
         let severity = Severity::from_rank(raw.severity)
-            .ok_or_else(|| corrupt(format!("unknown severity rank {}", raw.severity)))?;
-        let id = Uuid::from_slice(&raw.id).map_err(|_| corrupt("id is not 16 bytes".into()))?;
+            .ok_or_else(|| corrupt(raw, format!("unknown severity rank {}", raw.severity)))?;
+        let id =
+            Uuid::from_slice(&raw.id).map_err(|_| corrupt(raw, "id is not 16 bytes".into()))?;
+        Ok((severity, id))
+    }
+
+    pub(crate) fn from_raw(raw: RawRecord) -> Result<Self, AuditError> {
+        let (severity, id) = Self::checked_fields(&raw)?;
         let event = serde_json::from_str(&raw.event)
-            .map_err(|e| corrupt(format!("event is not JSON: {e}")))?;
+            .map_err(|e| corrupt(&raw, format!("event is not JSON: {e}")))?;
         Ok(Self {
             seq: raw.seq,
             id,
@@ -328,17 +340,11 @@ impl AuditRecord {
     /// parsed into a tree and written again; the MACs through
     /// [`crate::hex`]. Refuses what `from_raw` refuses.
     pub(crate) fn write_export(raw: &RawRecord, out: &mut Vec<u8>) -> Result<(), AuditError> {
-        let corrupt = |detail: String| AuditError::Corrupt {
-            seq: raw.seq,
-            detail,
-        };
-        let severity = Severity::from_rank(raw.severity)
-            .ok_or_else(|| corrupt(format!("unknown severity rank {}", raw.severity)))?;
-        let id = Uuid::from_slice(&raw.id).map_err(|_| corrupt("id is not 16 bytes".into()))?;
+        let (severity, id) = Self::checked_fields(raw)?;
         serde_json::from_str::<serde::de::IgnoredAny>(&raw.event)
-            .map_err(|e| corrupt(format!("event is not JSON: {e}")))?;
+            .map_err(|e| corrupt(raw, format!("event is not JSON: {e}")))?;
         let timestamp: DateTime<Utc> = DateTime::from_timestamp_nanos(raw.ts_ns);
-        let json = |e: serde_json::Error| corrupt(format!("cannot be written as JSON: {e}"));
+        let json = |e: serde_json::Error| corrupt(raw, format!("cannot be written as JSON: {e}"));
         out.extend_from_slice(b"{\"seq\":");
         serde_json::to_writer(&mut *out, &raw.seq).map_err(json)?;
         out.extend_from_slice(b",\"id\":");
