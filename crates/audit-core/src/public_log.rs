@@ -14,7 +14,7 @@ use crate::reader;
 use crate::schema::{RECORD_COLUMNS, TREE_SCHEMA_VERSION};
 use crate::signed::{ProofSource, StoredCheckpoint};
 use crate::tree::Frontier;
-use crate::verify::{self, read_raw};
+use crate::verify::{self, read_raw, seq_param};
 use crate::{AuditError, AuditRecord};
 
 /// An audit log opened for reading without the worker secret.
@@ -46,11 +46,6 @@ pub struct PublicLog {
     path: PathBuf,
     worker_id: String,
     origin: String,
-}
-
-/// A `seq` bound as SQLite's integer (past `i64::MAX`: the largest).
-fn bound(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 impl PublicLog {
@@ -151,7 +146,7 @@ impl PublicLog {
             .conn
             .query_row(
                 &format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq = ?1"),
-                [i64::try_from(seq).unwrap_or(i64::MAX)],
+                [seq_param(seq)],
                 read_raw,
             )
             .optional()
@@ -165,7 +160,7 @@ impl PublicLog {
     pub fn records(&self, from: u64, to: u64) -> Result<Vec<AuditRecord>, AuditError> {
         let mut stmt = self.range_statement()?;
         let raws = stmt
-            .query_map([bound(from), bound(to)], read_raw)
+            .query_map([seq_param(from), seq_param(to)], read_raw)
             .map_err(AuditError::storage("reading records"))?;
         let mut out = Vec::new();
         for raw in raws {
@@ -183,7 +178,7 @@ impl PublicLog {
     pub fn write_export(&self, from: u64, to: u64, out: &mut Vec<u8>) -> Result<u64, AuditError> {
         let mut stmt = self.range_statement()?;
         let mut rows = stmt
-            .query([bound(from), bound(to)])
+            .query([seq_param(from), seq_param(to)])
             .map_err(AuditError::storage("reading records"))?;
         let mut raw = crate::record::RawRecord::default();
         let mut count = 0;
