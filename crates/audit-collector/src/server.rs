@@ -33,7 +33,8 @@ use crate::witness::{Answer, WitnessService};
 #[derive(Debug, Clone)]
 pub struct Collector {
     witness: Arc<WitnessService>,
-    ingest: Arc<IngestService>,
+    /// The reads, and the ingest service `POST /ingest` shares with
+    /// `GET /workers/{origin}/size`.
     reads: Reads,
 }
 
@@ -128,7 +129,6 @@ impl Collector {
         tracing::info!(from = report.from, to = report.to, "database schema ready");
         Ok(Self {
             witness: Arc::new(WitnessService::new(witness_key, db.clone())),
-            ingest: Arc::new(IngestService::new(db.clone())),
             reads: Reads::new(db),
         })
     }
@@ -216,7 +216,13 @@ async fn ingest(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
-    respond_json(&collector.ingest.ingest(body, Some(peer.to_string())).await)
+    respond_json(
+        &collector
+            .reads
+            .ingest
+            .ingest(body, Some(peer.to_string()))
+            .await,
+    )
 }
 
 async fn size(State(collector): State<Reads>, Path(origin): Path<String>) -> Response {

@@ -260,9 +260,14 @@ mod shani {
         Feature::Avx,
     ];
 
-    /// Whether this CPU has the extensions the interleaved path needs
-    /// (`std` caches the answers).
+    /// Whether this CPU has the extensions the interleaved path needs:
+    /// asked once, then one atomic load per call (every node hash asks).
     pub(super) fn available() -> bool {
+        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVAILABLE.get_or_init(detect)
+    }
+
+    fn detect() -> bool {
         supports(|feature| match feature {
             Feature::Sha => std::is_x86_feature_detected!("sha"),
             Feature::Sse2 => std::is_x86_feature_detected!("sse2"),
