@@ -22,6 +22,7 @@ use cucumber::{given, then, when};
 
 use super::audit::db;
 use super::transparency::{log_key, vkey};
+use super::witness::submit_latest_checkpoint;
 use crate::pg_server::{TestDatabase, test_database};
 use crate::world::ResidencyWorld;
 
@@ -186,26 +187,12 @@ fn ships_when(world: &mut ResidencyWorld) {
 }
 
 fn submit(world: &mut ResidencyWorld) {
-    let path = db(world);
     let (url, vkey) = {
         let c = collector(world);
         (c.url.clone(), c.vkey.clone())
     };
     let client = Witness::new(&url, &vkey).expect("a witness");
-    let worker = world.worker();
-    let mut log = AuditLog::open(&path, &worker.id, &worker.secret).expect("open the log");
-    let latest = log
-        .latest_signed_checkpoint()
-        .expect("read the checkpoints")
-        .expect("a signed checkpoint");
-    let outcome = audit_ship::witness::submit(
-        &mut log,
-        &client,
-        &latest.note,
-        latest.size,
-        Duration::from_secs(10),
-    )
-    .expect("the submission runs");
+    let (outcome, _) = submit_latest_checkpoint(world, &client);
     collector(world).submitted = Some(outcome);
 }
 

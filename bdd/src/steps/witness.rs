@@ -56,8 +56,9 @@ fn knows_other_key(world: &mut ResidencyWorld) {
     start(world, &[(&origin, other.verifier_key())]);
 }
 
-fn submit(world: &mut ResidencyWorld) {
-    let client = Witness::new(&witness(world).url(), &witness(world).vkey()).expect("a witness");
+/// Submits the worker's latest signed checkpoint to `client` with the
+/// real witness client: its outcome and the checkpoint's size.
+pub(crate) fn submit_latest_checkpoint(world: &ResidencyWorld, client: &Witness) -> (Outcome, u64) {
     let path = db(world);
     let worker = world.worker();
     let mut log = AuditLog::open(&path, &worker.id, &worker.secret).expect("open the log");
@@ -67,14 +68,20 @@ fn submit(world: &mut ResidencyWorld) {
         .expect("a signed checkpoint");
     let outcome = audit_ship::witness::submit(
         &mut log,
-        &client,
+        client,
         &latest.note,
         latest.size,
         Duration::from_secs(10),
     )
     .expect("the submission runs");
+    (outcome, latest.size)
+}
+
+fn submit(world: &mut ResidencyWorld) {
+    let client = Witness::new(&witness(world).url(), &witness(world).vkey()).expect("a witness");
+    let (outcome, size) = submit_latest_checkpoint(world, &client);
     if matches!(outcome, Outcome::Cosigned { .. }) {
-        world.cosigned_sizes.push(latest.size);
+        world.cosigned_sizes.push(size);
     }
     world.witness_outcome = Some(outcome);
 }
