@@ -166,11 +166,16 @@ fn ci() -> ExitCode {
                 &["test", "--locked", "--workspace", "--all-features"],
             )
         },
-        // The facade as a worker builds it: without the tamper helpers.
-        Step::new(
-            "test vram-residency without test-util",
-            &["test", "--locked", "-p", "vram-residency"],
-        ),
+        // The facade as a worker builds it: without the tamper helpers;
+        // its shipping test needs PostgreSQL, so the same rule holds.
+        Step {
+            env: &[("VRAM_REQUIRE_TOOLS", "1")],
+            postgres: true,
+            ..Step::new(
+                "test vram-residency without test-util",
+                &["test", "--locked", "-p", "vram-residency"],
+            )
+        },
         Step::new(
             "release-features",
             &[
