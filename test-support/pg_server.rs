@@ -3,7 +3,9 @@
 //! [`PgServer::start`] makes a temporary directory, runs `initdb` in it
 //! and starts the server with `pg_ctl` on 127.0.0.1 and a free port (its
 //! Unix socket in the same directory, never `/var/run/postgresql`), with
-//! `fsync=off`: what it holds is thrown away. As root, `initdb` and
+//! `fsync=off`: what it holds is thrown away ([`PgServer::start_durable`]
+//! keeps PostgreSQL's durable defaults instead, for benchmarks whose
+//! figures say "durable"). As root, `initdb` and
 //! `pg_ctl` run as the `postgres` user (`runuser -u postgres --`), since
 //! PostgreSQL refuses to run as root; the directory is handed to that
 //! user. Dropping the server stops it (`pg_ctl stop -m immediate`) and
@@ -152,8 +154,23 @@ fn unique_suffix() -> String {
 }
 
 impl PgServer {
-    /// Starts a throwaway server (see the module's doc).
+    /// Starts a throwaway server (see the module's doc) with `fsync`,
+    /// `synchronous_commit` and `full_page_writes` off: fast, and nothing
+    /// it holds survives a crash of the machine.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        )
+    }
+
+    /// Starts a throwaway server as [`Self::start`] does, but with
+    /// PostgreSQL's durable defaults (`fsync`, `synchronous_commit` and
+    /// `full_page_writes` on): a commit is on disk when it returns.
+    pub fn start_durable() -> Result<Self, String> {
+        Self::start_with("")
+    }
+
+    fn start_with(durability: &str) -> Result<Self, String> {
         let started = Instant::now();
         let bin = pg_bin_dir()?;
         let as_postgres = is_root();
@@ -210,7 +227,7 @@ impl PgServer {
         for _ in 0..5 {
             let port = free_port()?;
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={socket_dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+                "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={socket_dir} {durability} -c max_connections=200"
             );
             let output = run_pg(
                 &server.bin,

@@ -177,10 +177,52 @@ CREATE TRIGGER workers_keep_records BEFORE DELETE OR UPDATE OF origin ON workers
     FOR EACH ROW EXECUTE FUNCTION workers_keep_records();
 ",
     },
+    Migration {
+        version: 5,
+        name: "records' origin checked with one lookup for a one-origin statement",
+        sql: r"
+-- The check of migration 4 hashed every row a statement inserted twice
+-- (count(DISTINCT ...) and IN (...)): a tenth of the database's work per
+-- ingested record. Every batch the collector stores names one origin, so
+-- the lowest and highest origin inserted are compared (one pass, no hash)
+-- and, when they are equal, that one worker is looked up and locked as
+-- before. A statement of several origins is checked as migration 4 did.
+CREATE OR REPLACE FUNCTION records_origins_registered() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    lowest text;
+    highest text;
+    named bigint;
+    registered bigint;
+BEGIN
+    SELECT min(origin), max(origin) INTO lowest, highest FROM inserted;
+    IF lowest IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF lowest = highest THEN
+        PERFORM 1 FROM workers WHERE origin = lowest FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'records of an origin no operator registered'
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN NULL;
+    END IF;
+    SELECT count(DISTINCT origin) INTO named FROM inserted;
+    SELECT count(*) INTO registered FROM (
+        SELECT 1 FROM workers WHERE origin IN (SELECT origin FROM inserted) FOR KEY SHARE OF workers
+    ) w;
+    IF registered <> named THEN
+        RAISE EXCEPTION 'records of an origin no operator registered'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+",
+    },
 ];
 
 /// The newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// A key of PostgreSQL's advisory locks for migrations ("vramcol1").
 const MIGRATION_LOCK: i64 = 0x7672_616d_636f_6c31;

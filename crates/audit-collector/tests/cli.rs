@@ -323,25 +323,25 @@ fn col_db_001_the_binary_migrates_and_refuses_a_newer_schema() {
     let out = auditd_on(db.url(), &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("schema migrated from version 0 to 4 (applied [1, 2, 3, 4])"),
+        text(&out).contains("schema migrated from version 0 to 5 (applied [1, 2, 3, 4, 5])"),
         "{}",
         text(&out)
     );
     let out = auditd_on(db.url(), &["migrate"]);
     assert!(
-        text(&out).contains("schema at version 4: up to date"),
+        text(&out).contains("schema at version 5: up to date"),
         "{}",
         text(&out)
     );
     pg_server::psql(
         db.url(),
-        "INSERT INTO schema_migrations (version, name) VALUES (5, 'newer')",
+        "INSERT INTO schema_migrations (version, name) VALUES (6, 'newer')",
     )
     .unwrap();
     let out = auditd_on(db.url(), &["worker", "list"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("schema version 5, newer than the 4"),
+        text(&out).contains("schema version 6, newer than the 5"),
         "{}",
         text(&out)
     );

@@ -78,7 +78,7 @@ fn col_db_001_migrations_fresh_reapplied_concurrent_and_newer_refused() {
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         let mut applied = [ra.applied.clone(), rb.applied.clone()];
         applied.sort();
-        assert_eq!(applied, [vec![], vec![1, 2, 3, 4]], "{ra:?} {rb:?}");
+        assert_eq!(applied, [vec![], vec![1, 2, 3, 4, 5]], "{ra:?} {rb:?}");
         assert_eq!(ra.to, SCHEMA_VERSION);
         assert_eq!(rb.to, SCHEMA_VERSION);
         assert_eq!(schema_version(&a).await.unwrap(), SCHEMA_VERSION);
@@ -140,7 +140,7 @@ fn col_db_003_records_name_registered_workers_who_keep_them() {
     runtime().block_on(async {
         let mut c = client(db.url()).await;
         migrate(&mut c).await.unwrap();
-        for (origin, key) in [("w/kept", 1u8), ("w/empty", 2)] {
+        for (origin, key) in [("w/kept", 1u8), ("w/empty", 2), ("w/other", 3)] {
             c.execute(
                 "INSERT INTO workers (origin, vkey, public_key) VALUES ($1, 'vkey', $2)",
                 &[&origin, &vec![key; 32]],
@@ -156,8 +156,25 @@ fn col_db_003_records_name_registered_workers_who_keep_them() {
             )
         };
         c.batch_execute(&insert("w/kept", 1)).await.unwrap();
+        // One statement of two origins, one registered, in either order:
+        // the one-origin shortcut must not take it (migration 5).
+        let mixed = |first: &str, second: &str| {
+            format!(
+                "INSERT INTO records SELECT CASE WHEN s % 2 = 0 THEN '{first}' ELSE '{second}' END, s, \
+                 decode(repeat('07', 16), 'hex'), 0, 'K', 1, 'w', NULL, '{{}}', \
+                 decode(repeat('00', 32), 'hex'), decode(repeat('01', 32), 'hex'), decode(repeat('02', 32), 'hex') \
+                 FROM generate_series(100, 103) s"
+            )
+        };
+        // An insert of no rows names no origin.
+        c.batch_execute("INSERT INTO records SELECT * FROM records WHERE false")
+            .await
+            .unwrap();
         for refused in [
             insert("w/nobody", 1),
+            mixed("w/kept", "w/nobody"),
+            mixed("w/nobody", "w/kept"),
+            mixed("w/a-nobody", "w/z-nobody"),
             "DELETE FROM workers WHERE origin = 'w/kept'".to_owned(),
             "UPDATE workers SET origin = 'w/renamed' WHERE origin = 'w/kept'".to_owned(),
         ] {
@@ -168,6 +185,8 @@ fn col_db_003_records_name_registered_workers_who_keep_them() {
                 "{refused}: {e}"
             );
         }
+        // Two registered origins in one statement are taken.
+        c.batch_execute(&mixed("w/other", "w/kept")).await.unwrap();
         c.batch_execute("UPDATE workers SET vkey = 'vkey2', origin = origin WHERE origin = 'w/kept'")
             .await
             .unwrap();
@@ -179,7 +198,7 @@ fn col_db_003_records_name_registered_workers_who_keep_them() {
             .await
             .unwrap()
             .get(0);
-        assert_eq!(rows, 3);
+        assert_eq!(rows, 3 + 4);
     });
 }
 

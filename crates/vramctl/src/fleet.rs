@@ -22,6 +22,8 @@ use crate::pg_server::{self, PgServer};
 /// end.
 pub struct Postgres {
     server: Option<PgServer>,
+    /// Whether our own server keeps PostgreSQL's durable defaults.
+    durable: bool,
     admin_url: String,
     database: String,
     url: String,
@@ -48,11 +50,22 @@ pub fn execute(runtime: &tokio::runtime::Runtime, url: &str, sql: &str) -> Resul
 
 impl Postgres {
     /// A fresh database `vramctl_<label>_<pid>`: on the server of
-    /// `DATABASE_URL` when set, else on a throwaway server started now.
-    pub fn start(runtime: &tokio::runtime::Runtime, label: &str) -> Result<Self, CliError> {
+    /// `DATABASE_URL` when set, else on a throwaway server started now,
+    /// with PostgreSQL's durable defaults when `durable` (a benchmark whose
+    /// figures say "durable"), else with `fsync` off (the demo).
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        label: &str,
+        durable: bool,
+    ) -> Result<Self, CliError> {
+        let start = if durable {
+            PgServer::start_durable
+        } else {
+            PgServer::start
+        };
         let server = match std::env::var(pg_server::DATABASE_URL) {
             Ok(_) => None,
-            Err(_) => Some(PgServer::start().map_err(|e| {
+            Err(_) => Some(start().map_err(|e| {
                 CliError::usage(format!(
                     "cannot start a throwaway PostgreSQL ({e}); or set DATABASE_URL to a server where a database may be created"
                 ))
@@ -72,6 +85,7 @@ impl Postgres {
         let url = pg_server::with_database(&admin_url, &database);
         Ok(Self {
             server,
+            durable,
             admin_url,
             database,
             url,
@@ -88,8 +102,13 @@ impl Postgres {
     pub fn describe(&self) -> String {
         match &self.server {
             Some(server) => format!(
-                "a throwaway PostgreSQL on 127.0.0.1:{} (started in {:.1} s, stopped at the end), database {}",
+                "a throwaway PostgreSQL on 127.0.0.1:{} ({}; started in {:.1} s, stopped at the end), database {}",
                 server.port(),
+                if self.durable {
+                    "durable: fsync, synchronous_commit and full_page_writes on"
+                } else {
+                    "fsync off"
+                },
                 server.startup().as_secs_f64(),
                 self.database
             ),

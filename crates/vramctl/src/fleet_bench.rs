@@ -385,7 +385,7 @@ impl Drop for ChildShipper {
 pub fn run(args: &FleetArgs) -> Result<(), CliError> {
     let usage = CliError::usage;
     let runtime = runtime()?;
-    let pg = Postgres::start(&runtime, "bench_fleet")?;
+    let pg = Postgres::start(&runtime, "bench_fleet", true)?;
     let result = bench(args, &runtime, &pg);
     let closed = pg.close(&runtime);
     let report = result?;

@@ -64,7 +64,7 @@ fn ship(worker: &SimWorker, collector: &str) -> Result<u64, ShipError> {
 
 pub fn run() -> Result<(), CliError> {
     let runtime = runtime()?;
-    let pg = Postgres::start(&runtime, "demo_fleet")?;
+    let pg = Postgres::start(&runtime, "demo_fleet", false)?;
     let result = demo(&runtime, &pg);
     let closed = pg.close(&runtime);
     let outcome = result?;
