@@ -158,9 +158,7 @@ impl PgServer {
     /// `synchronous_commit` and `full_page_writes` off: fast, and nothing
     /// it holds survives a crash of the machine.
     pub fn start() -> Result<Self, String> {
-        Self::start_with(
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-        )
+        Self::start_with("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     }
 
     /// Starts a throwaway server as [`Self::start`] does, but with

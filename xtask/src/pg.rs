@@ -111,6 +111,21 @@ mod tests {
             "42"
         );
         assert!(server.startup().as_secs() < 60);
+        let shown = |url: &str, setting: &str| {
+            pg_server::psql(url, &format!("SHOW {setting}"))
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+            assert_eq!(shown(&server.url(), setting), "off", "{setting}");
+        }
+        // The benchmarks' server keeps PostgreSQL's durable defaults.
+        let durable = PgServer::start_durable().unwrap();
+        for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+            assert_eq!(shown(&durable.url(), setting), "on", "{setting}");
+        }
+        drop(durable);
         let made = pg_server::psql(&server.url(), "SHOW data_directory").unwrap();
         let dir = std::path::PathBuf::from(made.trim());
         assert!(dir.is_dir());

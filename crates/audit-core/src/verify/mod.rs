@@ -669,7 +669,11 @@ mod tests {
     #[test]
     fn ac_063_seq_bounds_are_the_rows_present_in_the_range() {
         let dir = tempfile::tempdir().unwrap();
-        let log = log(dir.path(), 10, "DELETE FROM records WHERE seq IN (1, 5, 6, 10)");
+        let log = log(
+            dir.path(),
+            10,
+            "DELETE FROM records WHERE seq IN (1, 5, 6, 10)",
+        );
         for (lo, hi, bounds) in [
             (0, u64::MAX, Some((2, 9))),
             (1, 10, Some((2, 9))),
@@ -679,7 +683,11 @@ mod tests {
             (10, 20, None),
             (8, 8, Some((8, 8))),
         ] {
-            assert_eq!(seq_bounds(&log.conn, lo, hi).unwrap(), bounds, "{lo}..={hi}");
+            assert_eq!(
+                seq_bounds(&log.conn, lo, hi).unwrap(),
+                bounds,
+                "{lo}..={hi}"
+            );
         }
     }
 
