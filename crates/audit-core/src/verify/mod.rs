@@ -458,7 +458,8 @@ fn verify_log_with(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-    use super::split::{MAX_PARTS, seq_bounds};
+    use super::rows::Anchor;
+    use super::split::{MAX_PARTS, open_part_connection, seq_bounds};
     use super::*;
     use crate::{AuditEvent, AuditLog};
 
@@ -650,7 +651,14 @@ mod tests {
             let sub = dir.path().join(index.to_string());
             std::fs::create_dir_all(&sub).unwrap();
             let log = log(&sub, 40, tamper);
-            for (lo, hi) in [(0, u64::MAX), (1, 40), (11, 40), (21, 30), (5, 36)] {
+            for (lo, hi) in [
+                (0, u64::MAX),
+                (1, 40),
+                (11, 40),
+                (21, 30),
+                (5, 36),
+                (20, 21),
+            ] {
                 let walk = log.verify(Some(lo..=hi)).unwrap();
                 for parts in [2, 4, 7, 40, 64] {
                     assert_eq!(
@@ -689,6 +697,32 @@ mod tests {
                 "{lo}..={hi}"
             );
         }
+    }
+
+    /// AC-063: a part's connection is used only when it sees the caller's
+    /// latest anchor and the caller's bounds; either differing is enough to
+    /// refuse it (the caller then walks its own connection).
+    #[test]
+    fn ac_063_a_part_connection_must_see_the_same_anchor_and_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), 10, "");
+        let uri = log.reopen.clone().unwrap();
+        let other_anchor = Anchor {
+            seq: 3,
+            mac: vec![1; 32],
+            dropped: 3,
+            ts_ns: 0,
+            tag: vec![2; 32],
+        };
+        let opened = |anchor: Option<&Anchor>, bounds| {
+            open_part_connection(&uri, anchor, 1, bounds).is_some()
+        };
+        assert!(opened(None, (1, 10)));
+        assert!(!opened(Some(&other_anchor), (1, 10)), "another anchor");
+        assert!(!opened(None, (1, 11)), "other bounds");
+        assert!(!opened(None, (2, 10)), "other bounds");
+        assert!(!opened(Some(&other_anchor), (2, 10)), "both differ");
+        assert!(open_part_connection("file:/nonexistent/x.db?mode=ro", None, 1, (1, 10)).is_none());
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub(super) fn seq_bounds(
 /// latest anchor and the same sequence bounds in `lo..=max` as the
 /// caller's connection; `None` when it cannot (the caller then walks its
 /// own connection).
-fn open_part_connection(
+pub(super) fn open_part_connection(
     uri: &str,
     anchor: Option<&Anchor>,
     lo: u64,
