@@ -699,6 +699,29 @@ mod tests {
         }
     }
 
+    /// AC-063: a part longer than one block of rows ([`BLOCK_ROWS`]) is
+    /// read to its end: 5,000 records in two parts of 2,500, intact and
+    /// with a record changed in a part's second and third block.
+    #[test]
+    fn ac_063_parts_longer_than_a_block_are_read_to_their_end() {
+        let dir = tempfile::tempdir().unwrap();
+        for (index, tamper) in [
+            "",
+            "UPDATE records SET severity = 3 WHERE seq = 2100",
+            "UPDATE records SET severity = 3 WHERE seq = 4700",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let sub = dir.path().join(index.to_string());
+            std::fs::create_dir_all(&sub).unwrap();
+            let log = log(&sub, 5000, tamper);
+            let walk = log.verify(None).unwrap();
+            assert_eq!(walk.is_ok(), tamper.is_empty(), "{tamper:?}: {walk:?}");
+            assert_eq!(split(&log, 0, u64::MAX, 2), walk, "{tamper:?}");
+        }
+    }
+
     /// AC-063: a part's connection is used only when it sees the caller's
     /// latest anchor and the caller's bounds; either differing is enough to
     /// refuse it (the caller then walks its own connection).

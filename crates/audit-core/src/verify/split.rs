@@ -118,7 +118,7 @@ pub(crate) fn verify_split(
         return Ok(None);
     }
     let parts = u64::try_from(split.parts).unwrap_or(1).min(span).max(1);
-    // Part k covers [first_of(k), first_of(k + 1) - 1]; the last ends at max.
+    // Part k covers [first_of(k), first_of(k + 1) - 1].
     let first_of = |k: u64| -> u64 {
         let offset = u128::from(span) * u128::from(k) / u128::from(parts);
         min.saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
@@ -128,11 +128,8 @@ pub(crate) fn verify_split(
         let Some(part_conn) = open_part_connection(uri, anchor, lo, (min, max)) else {
             return Ok(None);
         };
-        let to = if k + 1 == parts {
-            max
-        } else {
-            first_of(k + 1).saturating_sub(1)
-        };
+        // The last part ends at first_of(parts) - 1 = min + span - 1 = max.
+        let to = first_of(k + 1).saturating_sub(1);
         work.push((part_conn, first_of(k), to));
     }
     // The first part to find a failure: later parts may give up.
