@@ -459,7 +459,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::rows::Anchor;
-    use super::split::{MAX_PARTS, open_part_connection, seq_bounds};
+    use super::split::{MAX_PARTS, open_part_connection, seq_bounds, verify_part};
     use super::*;
     use crate::{AuditEvent, AuditLog};
 
@@ -720,6 +720,32 @@ mod tests {
             assert_eq!(walk.is_ok(), tamper.is_empty(), "{tamper:?}: {walk:?}");
             assert_eq!(split(&log, 0, u64::MAX, 2), walk, "{tamper:?}");
         }
+    }
+
+    /// AC-063: a part gives up (`None`) once a part before it has failed,
+    /// and only then: not for its own failure or a later part's.
+    #[test]
+    fn ac_063_a_part_gives_up_only_after_an_earlier_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), 10, "");
+        let part = |index: usize, failed: usize| {
+            let failed = std::sync::atomic::AtomicUsize::new(failed);
+            verify_part(
+                &log.conn,
+                Layer::Chain(&log.key),
+                4,
+                7,
+                index,
+                &failed,
+                None,
+            )
+            .unwrap()
+            .map(|part| part.report.records_checked)
+        };
+        assert_eq!(part(1, usize::MAX), Some(4), "nothing failed");
+        assert_eq!(part(1, 0), None, "an earlier part failed");
+        assert_eq!(part(1, 1), Some(4), "its own index");
+        assert_eq!(part(1, 2), Some(4), "a later part failed");
     }
 
     /// AC-063: a part's connection is used only when it sees the caller's

@@ -179,7 +179,7 @@ pub(crate) fn verify_split(
 
 /// Checks the rows `from..=to` of one part, from its first row, on the
 /// calling thread. Gives up (`None`) once a part before `index` has failed.
-fn verify_part(
+pub(super) fn verify_part(
     conn: &Connection,
     layer: Layer<'_>,
     from: u64,
