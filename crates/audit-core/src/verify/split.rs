@@ -232,9 +232,7 @@ pub(super) fn verify_part(
             failed.fetch_min(index, Ordering::AcqRel);
             break;
         }
-        if len < BLOCK_ROWS {
-            break;
-        }
+        // A short block was the last: the next read finds no row and stops.
         len = 0;
     }
     Ok(Some(match verifier {
