@@ -16,8 +16,8 @@ use audit_core::tlog::{
     stored_hash_count, stored_hash_index,
 };
 use audit_core::{
-    AuditError, AuditLog, AuditRecord, FailureReason, PublicFailure, RetentionPolicy,
-    SCHEMA_VERSION, verify_log, verify_public,
+    AuditError, AuditLog, AuditRecord, FailureReason, MAX_CHECKPOINT_NOTE_BYTES, PublicFailure,
+    RetentionPolicy, SCHEMA_VERSION, verify_log, verify_public,
 };
 use common::*;
 
@@ -1126,4 +1126,152 @@ fn ac_094_a_cosigner_vkey_as_the_log_key_is_refused_by_name_and_id() {
         .strip_prefix(&format!("{}+{}+", cosigner.name(), cosigner.key_id()))
         .unwrap();
     assert!(!text.contains(key_part), "{text}");
+}
+
+/// The base64 of `bytes` (standard, padded), for hand-made signature lines.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `note` with one more signature line, of an unknown key, making it
+/// exactly `total` bytes long.
+fn padded_note(note: &str, total: usize) -> String {
+    // "— " (4 bytes), the name, a space, the base64, a newline.
+    let need = total - note.len() - 4 - 1 - 1;
+    let quads = (need - 1) / 4;
+    let name = "p".repeat(need - 4 * quads);
+    let line = format!("— {name} {}\n", base64(&vec![7u8; 3 * quads]));
+    let padded = format!("{note}{line}");
+    assert_eq!(padded.len(), total);
+    padded
+}
+
+/// AC-092: every row of the stored checkpoints is checked when they are
+/// read (`signed_checkpoints`) and verified (`verify`): its number, size,
+/// root and note, the note's length (at most `MAX_CHECKPOINT_NOTE_BYTES`,
+/// which a note of exactly that length is not over), the note's origin,
+/// size and root each against the row's, and sizes never decreasing.
+#[test]
+fn ac_092_every_stored_checkpoint_row_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |name: &str, tamper: &dyn Fn(&rusqlite::Connection, &str), expected: &str| {
+        let (path, note) = signed_log(dir.path(), name, 5);
+        tamper(&attacker(&path), &note);
+        let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+        match log.signed_checkpoints() {
+            Err(AuditError::Tree { detail }) => {
+                assert!(detail.contains(expected), "{name}: {detail}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        let report = log.verify(None).unwrap();
+        assert!(
+            matches!(&report.failure, Some(f) if matches!(&f.reason, FailureReason::Structure { detail } if detail.contains(expected))),
+            "{name}: {report:?}"
+        );
+    };
+    let set = |sql: &'static str| {
+        move |conn: &rusqlite::Connection, _: &str| {
+            conn.execute_batch(sql).unwrap();
+        }
+    };
+    let set_note = |note: String| {
+        move |conn: &rusqlite::Connection, _: &str| {
+            conn.execute("UPDATE checkpoints SET note = ?1 WHERE id = 1", [&note])
+                .unwrap();
+        }
+    };
+    refused(
+        "renumbered.db",
+        &set("UPDATE checkpoints SET id = 2 WHERE id = 1"),
+        "where id 1 should come",
+    );
+    refused(
+        "negative.db",
+        &set("UPDATE checkpoints SET size = -1 WHERE id = 1"),
+        "negative size -1",
+    );
+    refused(
+        "short-root.db",
+        &set("UPDATE checkpoints SET root = X'00' WHERE id = 1"),
+        "the root is 1 bytes",
+    );
+    refused(
+        "size.db",
+        &set("UPDATE checkpoints SET size = 4 WHERE id = 1"),
+        "is not the row's",
+    );
+    refused(
+        "root.db",
+        &set("UPDATE checkpoints SET root = zeroblob(32) WHERE id = 1"),
+        "is not the row's",
+    );
+    refused(
+        "not-a-note.db",
+        &set("UPDATE checkpoints SET note = 'x' WHERE id = 1"),
+        "is not a signed note",
+    );
+    refused(
+        "not-a-checkpoint.db",
+        &set_note(format!("hello\n\n— someone {}\n", base64(&[1; 68]))),
+        "is not a checkpoint",
+    );
+    refused(
+        "too-long.db",
+        &|conn: &rusqlite::Connection, note: &str| {
+            set_note(padded_note(note, MAX_CHECKPOINT_NOTE_BYTES + 1))(conn, note);
+        },
+        "the note is too long",
+    );
+    // Another origin's note of the same size and root.
+    refused(
+        "origin.db",
+        &|conn: &rusqlite::Connection, note: &str| {
+            let origin = audit_core::log_origin(WORKER).unwrap();
+            set_note(note.replacen(&origin, "another.example/log", 1))(conn, note);
+        },
+        "is not the row's",
+    );
+    // Two checkpoints whose rows are swapped: the sizes go down.
+    let (path, _) = signed_log(dir.path(), "swapped.db", 3);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append_batch(&[event(4), event(5)]).unwrap();
+    log.signed_checkpoint(&log_key()).unwrap();
+    drop(log);
+    attacker(&path)
+        .execute_batch(
+            "UPDATE checkpoints SET id = 3 WHERE id = 1; UPDATE checkpoints SET id = 1 WHERE id = 2; \
+             UPDATE checkpoints SET id = 2 WHERE id = 3;",
+        )
+        .unwrap();
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    assert!(
+        matches!(log.signed_checkpoints(), Err(AuditError::Tree { detail }) if detail.contains("signs 3 leaves after checkpoint 1 signed 5")),
+    );
+
+    // A note of exactly the limit is taken, the row intact otherwise.
+    let (path, note) = signed_log(dir.path(), "at-limit.db", 5);
+    set_note(padded_note(&note, MAX_CHECKPOINT_NOTE_BYTES))(&attacker(&path), &note);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let stored = log.signed_checkpoints().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].note.len(), MAX_CHECKPOINT_NOTE_BYTES);
+    assert!(log.verify(None).unwrap().is_ok());
 }
