@@ -1266,6 +1266,20 @@ fn ac_092_every_stored_checkpoint_row_is_checked() {
         matches!(log.signed_checkpoints(), Err(AuditError::Tree { detail }) if detail.contains("signs 3 leaves after checkpoint 1 signed 5")),
     );
 
+    // A note with 100 signature lines, each as long as a witness's
+    // cosignature (key ID, timestamp, Ed25519 signature), is taken.
+    let (path, note) = signed_log(dir.path(), "many.db", 5);
+    let mut many = note.clone();
+    for i in 0..99 {
+        many.push_str(&format!(
+            "— witness-{i:03}.example.org/log-witness {}\n",
+            base64(&[9; 76])
+        ));
+    }
+    set_note(many)(&attacker(&path), &note);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    assert_eq!(log.signed_checkpoints().unwrap().len(), 1);
+
     // A note of exactly the limit is taken, the row intact otherwise.
     let (path, note) = signed_log(dir.path(), "at-limit.db", 5);
     set_note(padded_note(&note, MAX_CHECKPOINT_NOTE_BYTES))(&attacker(&path), &note);
