@@ -309,6 +309,21 @@ fn ac_014_the_whole_tail_is_checked_on_open() {
         matches!(err, AuditError::BrokenTail { seq, .. } if seq == oldest_checked),
         "{err:?}"
     );
+    // And no more than the tail: the open's cost is bounded. A record just
+    // before it is the full verification's to find.
+    let path = build(dir.path(), "b.db", total);
+    attacker(&path)
+        .execute(
+            "UPDATE records SET event = '{}' WHERE seq = ?1",
+            [(oldest_checked - 1) as i64],
+        )
+        .unwrap();
+    let log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    assert_eq!(log.worker_id(), WORKER);
+    assert_eq!(
+        log.verify(None).unwrap().failure.and_then(|f| f.seq),
+        Some(oldest_checked - 1)
+    );
 }
 
 #[test]
