@@ -1266,6 +1266,16 @@ fn ac_092_every_stored_checkpoint_row_is_checked() {
         matches!(log.signed_checkpoints(), Err(AuditError::Tree { detail }) if detail.contains("signs 3 leaves after checkpoint 1 signed 5")),
     );
 
+    // Two checkpoints of the same size (a second log key of the origin,
+    // as in a key rotation): sizes that stay equal are not decreasing.
+    let (path, _) = signed_log(dir.path(), "same-size.db", 5);
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.signed_checkpoint(&key_for(WORKER, 0x23)).unwrap();
+    let stored = log.signed_checkpoints().unwrap();
+    assert_eq!(stored.iter().map(|c| c.size).collect::<Vec<_>>(), [5, 5]);
+    assert!(log.verify(None).unwrap().is_ok());
+    drop(log);
+
     // A note with 100 signature lines, each as long as a witness's
     // cosignature (key ID, timestamp, Ed25519 signature), is taken.
     let (path, note) = signed_log(dir.path(), "many.db", 5);
