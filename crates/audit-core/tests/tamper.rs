@@ -441,6 +441,13 @@ fn ac_042_ac_044_checkpoints_are_signed() {
     bad.signature.truncate(10);
     assert!(bad.verify(&key).is_err());
     assert!("abcd".parse::<audit_core::CheckpointPublicKey>().is_err());
+    // Its raw bytes are the ones its text spells, and they make it again.
+    assert_eq!(
+        audit_core::CheckpointPublicKey::from_bytes(&key.to_bytes()).unwrap(),
+        key
+    );
+    assert_eq!(audit_core::hex::encode(&key.to_bytes()), key.to_string());
+    assert_eq!(format!("{key:?}"), format!("CheckpointPublicKey({key})"));
     // The derived checkpoint key is stable and shows no secret in Debug.
     assert_eq!(
         CheckpointSigner::derive(&secret()).unwrap().public_key(),
