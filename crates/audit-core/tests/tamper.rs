@@ -815,3 +815,48 @@ fn ac_004_messages_carry_no_keys_or_macs() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// AC-042, AC-051: checkpoints and retention together. A checkpoint whose
+/// head record retention dropped (the anchor now at a later record) still
+/// verifies, compared only where the log can; a checkpoint signed after
+/// retention counts fewer records than its head's seq and verifies too.
+#[test]
+fn ac_042_ac_051_checkpoints_across_retention_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "a.db", 5);
+    let signer = CheckpointSigner::derive(&secret()).unwrap();
+    let key = signer.public_key();
+    let early = AuditLog::open_read(&path, WORKER, &secret())
+        .unwrap()
+        .checkpoint(&signer)
+        .unwrap();
+    assert_eq!((early.last_seq, early.record_count), (5, 5));
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    log.append_batch(&(6..=20).map(event).collect::<Vec<_>>())
+        .unwrap();
+    log.apply_retention(&RetentionPolicy::default().with_max_records(10))
+        .unwrap();
+    drop(log);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let report = log.verify_against_checkpoint(&early, &key).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let late = log.checkpoint(&signer).unwrap();
+    // 20 records and retention's own, 10 of the first dropped.
+    assert_eq!((late.last_seq, late.record_count), (21, 11));
+    let report = log.verify_against_checkpoint(&late, &key).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
+
+/// AC-042: checkpoint JSON up to `MAX_CHECKPOINT_JSON_BYTES` is read (and
+/// refused for what it says), one byte more is refused unread.
+#[test]
+fn ac_042_checkpoint_json_length_limit() {
+    let max = audit_core::MAX_CHECKPOINT_JSON_BYTES;
+    let at_limit = format!("{{{}}}", " ".repeat(max - 2));
+    assert_eq!(at_limit.len(), max);
+    let e = audit_core::Checkpoint::from_json(&at_limit).unwrap_err();
+    assert!(!e.to_string().contains("more than the"), "{e}");
+    let over = format!("{{{}}}", " ".repeat(max - 1));
+    let e = audit_core::Checkpoint::from_json(&over).unwrap_err();
+    assert!(e.to_string().contains("more than the"), "{e}");
+}
