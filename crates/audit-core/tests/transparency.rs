@@ -1299,3 +1299,56 @@ fn ac_092_every_stored_checkpoint_row_is_checked() {
     assert_eq!(stored[0].note.len(), MAX_CHECKPOINT_NOTE_BYTES);
     assert!(log.verify(None).unwrap().is_ok());
 }
+
+/// AC-093: a witness cosigns a stored checkpoint once: its second
+/// cosignature (another timestamp) is not added beside the first, while a
+/// second key under the same name is another cosigner and is added. A
+/// note may grow to exactly `MAX_CHECKPOINT_NOTE_BYTES`, not one byte more.
+#[test]
+fn ac_093_a_witness_cosigns_once_and_the_note_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, note) = signed_log(dir.path(), "a.db", 6);
+    let w1 = witness("witness.example/one", 0x31);
+    let w1_rotated = witness("witness.example/one", 0x41);
+    let keys = [w1.verifier_key(), w1_rotated.verifier_key()];
+    let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    let request = log.add_checkpoint_request(0, None).unwrap().to_string();
+    let first = witness_cosigns(&w1, &request, None, 1_700_000_000);
+    let again = witness_cosigns(&w1, &request, None, 1_700_000_099);
+    assert_ne!(first, again);
+    let with_first = log.add_cosignatures(6, &first, &keys).unwrap();
+    assert_eq!(with_first, format!("{note}{first}"));
+    assert_eq!(log.add_cosignatures(6, &again, &keys).unwrap(), with_first);
+    let rotated = witness_cosigns(&w1_rotated, &request, None, 1_700_000_100);
+    assert_eq!(
+        log.add_cosignatures(6, &rotated, &keys).unwrap(),
+        format!("{with_first}{rotated}")
+    );
+    drop(log);
+
+    // The limit: padded (by an unknown key's line) so that one
+    // cosignature makes the note exactly the limit, or one byte over.
+    for (name, over) in [("at.db", 0), ("over.db", 1)] {
+        let (path, note) = signed_log(dir.path(), name, 6);
+        let mut log = AuditLog::open(&path, WORKER, &secret()).unwrap();
+        let request = log.add_checkpoint_request(0, None).unwrap().to_string();
+        let line = witness_cosigns(&w1, &request, None, 1_700_000_000);
+        let padded = padded_note(&note, MAX_CHECKPOINT_NOTE_BYTES - line.len() + over);
+        attacker(&path)
+            .execute("UPDATE checkpoints SET note = ?1 WHERE id = 1", [&padded])
+            .unwrap();
+        let added = log.add_cosignatures(6, &line, &keys);
+        if over == 0 {
+            assert_eq!(added.unwrap().len(), MAX_CHECKPOINT_NOTE_BYTES);
+        } else {
+            assert!(
+                matches!(&added, Err(AuditError::SignedCheckpoint { reason }) if reason.contains("too long")),
+                "{added:?}"
+            );
+            assert_eq!(
+                log.latest_signed_checkpoint().unwrap().unwrap().note,
+                padded
+            );
+        }
+    }
+}
