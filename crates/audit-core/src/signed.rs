@@ -470,7 +470,7 @@ impl AuditLog {
         // The checks read a snapshot and take no write lock, so a writer
         // appending meanwhile is not held up (the first checkpoint of a
         // long log verifies all of it); only the insert takes the lock.
-        let (size, root, previous) = {
+        let (size, root) = {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -495,7 +495,7 @@ impl AuditLog {
                 }
             }
             let root = tlog::tree_root(&TreeStore::new(&tx), size).map_err(proof_error)?;
-            (size, root, previous)
+            (size, root)
         };
         let tx = self
             .conn
@@ -504,9 +504,6 @@ impl AuditLog {
         // Another signer may have stored a checkpoint since the snapshot:
         // the new one must extend whichever is latest now.
         let latest = latest_row(&tx)?;
-        if latest.as_ref().map(|l| l.id) != previous.as_ref().map(|p| p.id) {
-            tracing::debug!("a checkpoint was stored meanwhile; checking against it");
-        }
         let store = TreeStore::new(&tx);
         if tlog::tree_root(&store, size).map_err(proof_error)? != root {
             return Err(refused(format!(
