@@ -63,6 +63,7 @@ fn ac_024_memory_is_bounded_by_the_queue() {
         dropped >= total - 48,
         "only {dropped} of {total} dropped with a stalled writer"
     );
+    assert!(writer.queued() > 0, "a stalled writer's queue holds events");
     blocker.execute_batch("ROLLBACK").unwrap();
     drop(blocker);
     let stats = writer.shutdown_blocking().unwrap();

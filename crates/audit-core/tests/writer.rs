@@ -40,6 +40,10 @@ fn ac_020_flush_makes_everything_emitted_before_durable() {
         assert_eq!(writer.emit(event(i)), EmitOutcome::Queued);
     }
     writer.flush_blocking().unwrap();
+    assert_eq!(writer.queued(), 0);
+    assert_eq!(writer.worker_id(), WORKER);
+    let shown = format!("{writer:?}");
+    assert!(shown.contains(WORKER) && shown.contains("w.db"), "{shown}");
     let recs = records(&path);
     assert_eq!(recs.len(), 1000);
     assert!(
@@ -115,6 +119,23 @@ fn ac_022_send_blocking_applies_backpressure_and_never_drops() {
     assert_eq!(recs.len(), 2000);
     assert!(recs.iter().all(|r| r.kind == "TestEvent"));
     assert_eq!(writer.stats().dropped, 0);
+}
+
+/// AC-020: the async flush, alone, makes everything emitted before it
+/// durable (1,000 events emitted faster than a batch is written).
+#[test]
+fn ac_020_async_flush_alone_makes_everything_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, path) = open(dir.path(), WriterConfig::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for i in 1..=1000 {
+        assert_eq!(writer.emit(event(i)), EmitOutcome::Queued);
+    }
+    rt.block_on(writer.flush()).unwrap();
+    assert_eq!(records(&path).len(), 1000);
+    rt.block_on(writer.shutdown()).unwrap();
 }
 
 #[test]
