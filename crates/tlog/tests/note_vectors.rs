@@ -876,3 +876,59 @@ fn tl_ckpt_001_control_characters_are_refused_in_lines() {
     let tampered = text.replacen("example.com/log", "example.com/\u{1}log", 1);
     assert!(tlog::Checkpoint::from_text(&tampered).is_err());
 }
+
+/// TL-NOTE-001, TL-KEY-001: the small things a signature line is made of.
+/// A key ID's value and `Debug` form; a verifier key's, a signature line's
+/// and a note's `Debug` forms name what they hold; a bad line is numbered
+/// from 1; `add_signature` replaces only a line of the same name *and* key
+/// ID; a signature listed twice is verified once.
+#[test]
+fn tl_note_001_key_ids_lines_and_signatures_in_detail() {
+    let id = KeyId::new(0x0102_0304);
+    assert_eq!(id.value(), 0x0102_0304);
+    assert_eq!(format!("{id:?}"), "KeyId(01020304)");
+    let key = SignerKey::from_seed("example.com/a", SignatureType::Ed25519, &[3; 32]).unwrap();
+    let vkey = key.verifier_key();
+    assert_eq!(format!("{vkey:?}"), format!("VerifierKey({vkey})"));
+
+    let mut note = Note::new("text\n").unwrap();
+    note.sign(&key).unwrap();
+    let line = note.signatures()[0].clone();
+    assert_eq!(format!("{line:?}"), format!("NoteSignature({line})"));
+    let shown = format!("{note:?}");
+    assert!(
+        shown.contains("text") && shown.contains(&line.to_string()),
+        "{shown}"
+    );
+
+    // The second line is bad: it is named line 2.
+    let lines = format!("{line}\nnot a line\n");
+    assert!(matches!(
+        NoteSignature::parse_lines(&lines),
+        Err(NoteError::BadSignatureLine { line: 2, .. })
+    ));
+
+    // Same name, another key (so another key ID): a second line, not a
+    // replacement, and a second verified signature.
+    let rotated = SignerKey::from_seed("example.com/a", SignatureType::Ed25519, &[4; 32]).unwrap();
+    assert_ne!(rotated.key_id(), key.key_id());
+    let mut both = Note::new("text\n").unwrap();
+    both.sign(&key).unwrap();
+    both.sign(&rotated).unwrap();
+    assert_eq!(both.signatures().len(), 2);
+    let verified = both
+        .verify(&[vkey.clone(), rotated.verifier_key()])
+        .unwrap();
+    assert_eq!(verified.verified().len(), 2);
+    // Signing again with the same key replaces its line.
+    both.sign(&key).unwrap();
+    assert_eq!(both.signatures().len(), 2);
+
+    // One line listed twice in a note's text: verified once.
+    let doubled = format!("text\n\n{line}\n{line}\n");
+    let verified = Note::parse(doubled.as_bytes())
+        .unwrap()
+        .verify(&[vkey])
+        .unwrap();
+    assert_eq!(verified.verified().len(), 1);
+}
