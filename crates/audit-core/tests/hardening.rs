@@ -651,3 +651,29 @@ fn ac_027_shutdown_reports_a_loss_it_could_not_record() {
         Err(AuditError::WriteFailed { lost: 2, .. })
     ));
 }
+
+/// AC-027: a writer opened on a full filesystem spends the reserve its
+/// log holds (opening needs room for SQLite's `-wal` and `-shm`) and
+/// opens; the records written before are all there.
+#[test]
+fn ac_027_opening_on_a_full_disk_spends_the_reserve() {
+    use audit_core::{AuditWriter, WriterConfig};
+    let Some(mount) = Mount::tmpfs("6m") else {
+        return;
+    };
+    let path = mount.path().join("audit.db");
+    let reserve = sidecar(&path, "-reserve");
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
+    for i in 1..=10 {
+        writer.emit(event(i));
+    }
+    writer.shutdown_blocking().unwrap();
+    assert!(reserve.exists());
+    fill(mount.path());
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default());
+    let writer = writer.unwrap();
+    assert!(!reserve.exists(), "the reserve was not spent");
+    writer.shutdown_blocking().unwrap();
+    std::fs::remove_file(mount.path().join("filler")).unwrap();
+    assert_eq!(kinds(&path).len(), 10);
+}
