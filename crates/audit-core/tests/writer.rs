@@ -401,3 +401,29 @@ fn ac_055_queries_filter_order_and_limit() {
         all[0]
     );
 }
+
+/// AC-027: a reserve file shorter than `DISK_RESERVE_BYTES` (cut, or left
+/// by a crash while it was written) is not taken for the reserve: the
+/// writer writes it whole again.
+#[test]
+fn ac_027_a_short_reserve_is_written_whole_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, path) = open(dir.path(), WriterConfig::default());
+    writer.emit(event(1));
+    writer.flush_blocking().unwrap();
+    writer.shutdown_blocking().unwrap();
+    let reserve = dir.path().join("w.db-reserve");
+    let full = audit_core::DISK_RESERVE_BYTES;
+    assert_eq!(std::fs::metadata(&reserve).unwrap().len(), full);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&reserve)
+        .unwrap()
+        .set_len(1)
+        .unwrap();
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
+    writer.emit(event(2));
+    writer.flush_blocking().unwrap();
+    writer.shutdown_blocking().unwrap();
+    assert_eq!(std::fs::metadata(&reserve).unwrap().len(), full);
+}
