@@ -49,6 +49,7 @@ pub struct PgServer {
     as_postgres: bool,
     startup: Duration,
     stopped: bool,
+    durable: bool,
 }
 
 /// The directory of `initdb`, `pg_ctl`, `psql`: `$PG_BIN_DIR`, else the
@@ -158,17 +159,17 @@ impl PgServer {
     /// `synchronous_commit` and `full_page_writes` off: fast, and nothing
     /// it holds survives a crash of the machine.
     pub fn start() -> Result<Self, String> {
-        Self::start_with("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        Self::start_with(false)
     }
 
     /// Starts a throwaway server as [`Self::start`] does, but with
     /// PostgreSQL's durable defaults (`fsync`, `synchronous_commit` and
     /// `full_page_writes` on): a commit is on disk when it returns.
     pub fn start_durable() -> Result<Self, String> {
-        Self::start_with("")
+        Self::start_with(true)
     }
 
-    fn start_with(durability: &str) -> Result<Self, String> {
+    fn start_with(durable: bool) -> Result<Self, String> {
         let started = Instant::now();
         let bin = pg_bin_dir()?;
         let as_postgres = is_root();
@@ -182,6 +183,12 @@ impl PgServer {
             startup: Duration::ZERO,
             // Nothing to stop until pg_ctl started it.
             stopped: true,
+            durable,
+        };
+        let durability = if durable {
+            ""
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         };
         if as_postgres {
             // PostgreSQL refuses to run as root: the directory is postgres's.
@@ -265,6 +272,12 @@ impl PgServer {
     /// Its port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether it keeps PostgreSQL's durable defaults
+    /// ([`Self::start_durable`]).
+    pub fn durable(&self) -> bool {
+        self.durable
     }
 
     /// How long `initdb` and the start took.

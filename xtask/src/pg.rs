@@ -117,11 +117,13 @@ mod tests {
                 .trim()
                 .to_owned()
         };
+        assert!(!server.durable());
         for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
             assert_eq!(shown(&server.url(), setting), "off", "{setting}");
         }
         // The benchmarks' server keeps PostgreSQL's durable defaults.
         let durable = PgServer::start_durable().unwrap();
+        assert!(durable.durable());
         for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
             assert_eq!(shown(&durable.url(), setting), "on", "{setting}");
         }

@@ -183,37 +183,28 @@ CREATE TRIGGER workers_keep_records BEFORE DELETE OR UPDATE OF origin ON workers
         sql: r"
 -- The check of migration 4 hashed every row a statement inserted twice
 -- (count(DISTINCT ...) and IN (...)): a tenth of the database's work per
--- ingested record. Every batch the collector stores names one origin, so
--- the lowest and highest origin inserted are compared (one pass, no hash)
--- and, when they are equal, that one worker is looked up and locked as
--- before. A statement of several origins is checked as migration 4 did.
+-- ingested record. Now each origin named is looked up and locked as
+-- before, one at a time; every batch the collector stores names one
+-- origin, which the lowest and highest origin inserted show in one pass
+-- without hashing, and only a statement of several origins lists them.
 CREATE OR REPLACE FUNCTION records_origins_registered() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     lowest text;
     highest text;
-    named bigint;
-    registered bigint;
+    named text;
 BEGIN
     SELECT min(origin), max(origin) INTO lowest, highest FROM inserted;
-    IF lowest IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF lowest = highest THEN
-        PERFORM 1 FROM workers WHERE origin = lowest FOR KEY SHARE;
+    FOR named IN
+        SELECT lowest WHERE lowest = highest
+        UNION ALL
+        SELECT DISTINCT origin FROM inserted WHERE lowest <> highest
+    LOOP
+        PERFORM 1 FROM workers WHERE origin = named FOR KEY SHARE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'records of an origin no operator registered'
                 USING ERRCODE = 'foreign_key_violation';
         END IF;
-        RETURN NULL;
-    END IF;
-    SELECT count(DISTINCT origin) INTO named FROM inserted;
-    SELECT count(*) INTO registered FROM (
-        SELECT 1 FROM workers WHERE origin IN (SELECT origin FROM inserted) FOR KEY SHARE OF workers
-    ) w;
-    IF registered <> named THEN
-        RAISE EXCEPTION 'records of an origin no operator registered'
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;

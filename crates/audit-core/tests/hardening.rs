@@ -527,6 +527,32 @@ fn kinds(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A writer on a 6 MiB tmpfs (`None` where mounts are skipped knowingly)
+/// that has written and flushed ten events: the mount, the log, its
+/// reserve file and the writer.
+fn writer_on_a_small_disk() -> Option<(
+    Mount,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    audit_core::AuditWriter,
+)> {
+    let mount = Mount::tmpfs("6m")?;
+    let path = mount.path().join("audit.db");
+    let reserve = sidecar(&path, "-reserve");
+    let writer = audit_core::AuditWriter::open(
+        &path,
+        WORKER,
+        &secret(),
+        audit_core::WriterConfig::default(),
+    )
+    .unwrap();
+    for i in 1..=10 {
+        writer.emit(event(i));
+    }
+    writer.flush_blocking().unwrap();
+    Some((mount, path, reserve, writer))
+}
+
 /// AC-027: on a real full filesystem (a tmpfs), the writer releases its
 /// reserve and still writes the batch; when even that is not enough the
 /// batch is lost, counted, and recorded as an `AuditGap` by the next write
@@ -535,16 +561,9 @@ fn kinds(path: &Path) -> Vec<String> {
 #[test]
 fn ac_027_a_full_disk_loses_nothing_silently() {
     use audit_core::{AuditWriter, DISK_RESERVE_BYTES, WriterConfig};
-    let Some(mount) = Mount::tmpfs("6m") else {
+    let Some((mount, path, reserve, writer)) = writer_on_a_small_disk() else {
         return;
     };
-    let path = mount.path().join("audit.db");
-    let reserve = sidecar(&path, "-reserve");
-    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
-    for i in 1..=10 {
-        writer.emit(event(i));
-    }
-    writer.flush_blocking().unwrap();
     assert_eq!(
         std::fs::metadata(&reserve).unwrap().len(),
         DISK_RESERVE_BYTES
@@ -658,20 +677,13 @@ fn ac_027_shutdown_reports_a_loss_it_could_not_record() {
 #[test]
 fn ac_027_opening_on_a_full_disk_spends_the_reserve() {
     use audit_core::{AuditWriter, WriterConfig};
-    let Some(mount) = Mount::tmpfs("6m") else {
+    let Some((mount, path, reserve, writer)) = writer_on_a_small_disk() else {
         return;
     };
-    let path = mount.path().join("audit.db");
-    let reserve = sidecar(&path, "-reserve");
-    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
-    for i in 1..=10 {
-        writer.emit(event(i));
-    }
     writer.shutdown_blocking().unwrap();
     assert!(reserve.exists());
     fill(mount.path());
-    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default());
-    let writer = writer.unwrap();
+    let writer = AuditWriter::open(&path, WORKER, &secret(), WriterConfig::default()).unwrap();
     assert!(!reserve.exists(), "the reserve was not spent");
     writer.shutdown_blocking().unwrap();
     std::fs::remove_file(mount.path().join("filler")).unwrap();

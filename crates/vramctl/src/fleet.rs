@@ -22,8 +22,6 @@ use crate::pg_server::{self, PgServer};
 /// end.
 pub struct Postgres {
     server: Option<PgServer>,
-    /// Whether our own server keeps PostgreSQL's durable defaults.
-    durable: bool,
     admin_url: String,
     database: String,
     url: String,
@@ -85,7 +83,6 @@ impl Postgres {
         let url = pg_server::with_database(&admin_url, &database);
         Ok(Self {
             server,
-            durable,
             admin_url,
             database,
             url,
@@ -104,7 +101,7 @@ impl Postgres {
             Some(server) => format!(
                 "a throwaway PostgreSQL on 127.0.0.1:{} ({}; started in {:.1} s, stopped at the end), database {}",
                 server.port(),
-                if self.durable {
+                if server.durable() {
                     "durable: fsync, synchronous_commit and full_page_writes on"
                 } else {
                     "fsync off"
