@@ -510,26 +510,10 @@ async fn run(
             break;
         }
     }
-    // Shutting down: take whatever is still queued, write it, then close.
+    // Nothing follows a shutdown in the queue: the handle that sent it was
+    // consumed by it (`shutdown(self)`, `Drop`), so every event emitted
+    // before it was written above. Closing refuses any late sender.
     rx.close();
-    while let Some(command) = rx.recv().await {
-        match command {
-            Command::Event(event) => {
-                batch.push(event);
-                if batch.len() >= max_batch {
-                    let _ = write_batch(
-                        &mut log,
-                        &shared,
-                        &mut batch,
-                        &mut state,
-                        std::iter::empty(),
-                    );
-                }
-            }
-            Command::Flush(ack) => acks.push(ack),
-            Command::Shutdown(ack) => stops.push(ack),
-        }
-    }
     let last = write_batch(&mut log, &shared, &mut batch, &mut state, acks.drain(..));
     // A loss still unrecorded when the writer stops is reported to whoever
     // stops it: nothing later will write its AuditGap.

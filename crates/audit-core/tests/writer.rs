@@ -427,3 +427,81 @@ fn ac_027_a_short_reserve_is_written_whole_again() {
     writer.shutdown_blocking().unwrap();
     assert_eq!(std::fs::metadata(&reserve).unwrap().len(), full);
 }
+
+/// Holds the log's write lock from another connection until dropped, and
+/// waits (at most 10 s) until the writer has taken everything queued: its
+/// batch then waits on the lock, and what is emitted next stays queued.
+fn stall(writer: &AuditWriter, path: &std::path::Path) -> rusqlite::Connection {
+    let blocker = rusqlite::Connection::open(path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    writer.emit(event(0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while writer.queued() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the writer never took its first event");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Let the writer find its queue empty, so that its batch is closed.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    blocker
+}
+
+fn wait_queued(writer: &AuditWriter, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while writer.queued() != n {
+        assert!(std::time::Instant::now() < deadline, "queue never held {n} commands");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// AC-028: what queued up while a batch was written is written next in
+/// transactions of at most `max_batch` events, not one by one and not in
+/// one transaction beyond the cap.
+#[test]
+fn ac_028_queued_events_are_written_in_batches_of_at_most_max_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WriterConfig::default().with_max_batch(100);
+    let (writer, path) = open(dir.path(), config);
+    let blocker = stall(&writer, &path);
+    for i in 1..=450 {
+        assert_eq!(writer.emit(event(i)), EmitOutcome::Queued);
+    }
+    assert_eq!(writer.queued(), 450);
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let stats = writer.shutdown_blocking().unwrap();
+    assert_eq!((stats.written, stats.dropped), (451, 0));
+    // The first event alone, then 450 in batches of 100: 100, 100, 100,
+    // 100, 50.
+    assert_eq!(stats.batches, 6, "{stats:?}");
+    assert_eq!(records(&path).len(), 451);
+}
+
+/// AC-020, AC-028: a flush ends its batch: events queued behind it are not
+/// written in the flushed transaction, even when the batch has room.
+#[test]
+fn ac_028_a_flush_ends_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WriterConfig::default().with_max_batch(100);
+    let (writer, path) = open(dir.path(), config);
+    let writer = Arc::new(writer);
+    let blocker = stall(&writer, &path);
+    for i in 1..=10 {
+        writer.emit(event(i));
+    }
+    let flusher = {
+        let writer = Arc::clone(&writer);
+        std::thread::spawn(move || writer.flush_blocking())
+    };
+    wait_queued(&writer, 11);
+    for i in 11..=20 {
+        writer.emit(event(i));
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    flusher.join().unwrap().unwrap();
+    let writer = Arc::try_unwrap(writer).unwrap();
+    let stats = writer.shutdown_blocking().unwrap();
+    assert_eq!(stats.written, 21);
+    // The first event; the ten before the flush; the ten after it.
+    assert_eq!(stats.batches, 3, "{stats:?}");
+}

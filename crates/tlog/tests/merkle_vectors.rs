@@ -16,7 +16,7 @@
 use std::cell::{Cell, RefCell};
 
 use tlog::{
-    EMPTY_ROOT, Hash, HashRole, HashStore, MemoryHashStore, ProveError, VerifyError,
+    EMPTY_ROOT, Hash, HashRole, HashStore, MAX_TREE_SIZE, MemoryHashStore, ProveError, VerifyError,
     consistency_proof, inclusion_proof, leaf_hash, merkle_root, node_hash, tree_root,
     verify_consistency, verify_inclusion,
 };
@@ -883,13 +883,25 @@ fn tl_proof_005_errors() {
         consistency_proof(&store, 9, 8),
         Err(ProveError::OldLargerThanNew { old: 9, new: 8 })
     ));
+    // Past the largest tree the layout numbers, the error names the size
+    // asked for; at exactly the largest, the request is the store's to
+    // refuse (this one holds 8 leaves).
     assert!(matches!(
         tree_root(&store, u64::MAX),
-        Err(ProveError::TreeTooLarge { .. })
+        Err(ProveError::TreeTooLarge { size: u64::MAX, max: MAX_TREE_SIZE })
     ));
     assert!(matches!(
-        inclusion_proof(&store, (1 << 62) + 1, 0),
-        Err(ProveError::TreeTooLarge { .. })
+        inclusion_proof(&store, MAX_TREE_SIZE + 1, 0),
+        Err(ProveError::TreeTooLarge { size, .. }) if size == MAX_TREE_SIZE + 1
+    ));
+    assert!(matches!(
+        consistency_proof(&store, 1, MAX_TREE_SIZE + 1),
+        Err(ProveError::TreeTooLarge { size, .. }) if size == MAX_TREE_SIZE + 1
+    ));
+    assert!(matches!(tree_root(&store, MAX_TREE_SIZE), Err(ProveError::Store(_))));
+    assert!(matches!(
+        inclusion_proof(&store, MAX_TREE_SIZE, 0),
+        Err(ProveError::Store(_))
     ));
     // Asking for more than the store holds is the store's error, not a panic.
     let err = tree_root(&store, 9).unwrap_err();
