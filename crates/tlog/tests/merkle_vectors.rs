@@ -898,6 +898,11 @@ fn tl_proof_005_errors() {
         consistency_proof(&store, 1, MAX_TREE_SIZE + 1),
         Err(ProveError::TreeTooLarge { size, .. }) if size == MAX_TREE_SIZE + 1
     ));
+    // The size asked for, not the first subtree found past the layout.
+    assert!(matches!(
+        inclusion_proof(&store, MAX_TREE_SIZE + 4, MAX_TREE_SIZE),
+        Err(ProveError::TreeTooLarge { size, .. }) if size == MAX_TREE_SIZE + 4
+    ));
     assert!(matches!(tree_root(&store, MAX_TREE_SIZE), Err(ProveError::Store(_))));
     assert!(matches!(
         inclusion_proof(&store, MAX_TREE_SIZE, 0),
