@@ -514,18 +514,10 @@ async fn run(
     // consumed by it (`shutdown(self)`, `Drop`), so every event emitted
     // before it was written above. Closing refuses any late sender.
     rx.close();
-    let last = write_batch(&mut log, &shared, &mut batch, &mut state, acks.drain(..));
-    // A loss still unrecorded when the writer stops is reported to whoever
-    // stops it: nothing later will write its AuditGap.
-    let unrecorded = *state.lost;
-    let result = match last {
-        Err(e) => Err(e),
-        Ok(()) if unrecorded > 0 => Err(AuditError::WriteFailed {
-            lost: unrecorded,
-            detail: "the writer stopped before the loss could be recorded".to_owned(),
-        }),
-        Ok(()) => Ok(()),
-    };
+    // A loss not yet recorded is recorded now (this write starts with its
+    // AuditGap); if that fails too, the error carries the count to whoever
+    // stops the writer: nothing later will record it.
+    let result = write_batch(&mut log, &shared, &mut batch, &mut state, acks.drain(..));
     drop(log);
     tracing::debug!("audit writer stopped");
     for ack in stops {

@@ -437,7 +437,10 @@ fn stall(writer: &AuditWriter, path: &std::path::Path) -> rusqlite::Connection {
     writer.emit(event(0));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while writer.queued() > 0 {
-        assert!(std::time::Instant::now() < deadline, "the writer never took its first event");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never took its first event"
+        );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     // Let the writer find its queue empty, so that its batch is closed.
@@ -448,7 +451,10 @@ fn stall(writer: &AuditWriter, path: &std::path::Path) -> rusqlite::Connection {
 fn wait_queued(writer: &AuditWriter, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while writer.queued() != n {
-        assert!(std::time::Instant::now() < deadline, "queue never held {n} commands");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "queue never held {n} commands"
+        );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

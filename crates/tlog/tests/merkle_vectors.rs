@@ -888,7 +888,10 @@ fn tl_proof_005_errors() {
     // refuse (this one holds 8 leaves).
     assert!(matches!(
         tree_root(&store, u64::MAX),
-        Err(ProveError::TreeTooLarge { size: u64::MAX, max: MAX_TREE_SIZE })
+        Err(ProveError::TreeTooLarge {
+            size: u64::MAX,
+            max: MAX_TREE_SIZE
+        })
     ));
     assert!(matches!(
         inclusion_proof(&store, MAX_TREE_SIZE + 1, 0),
@@ -903,7 +906,10 @@ fn tl_proof_005_errors() {
         inclusion_proof(&store, MAX_TREE_SIZE + 4, MAX_TREE_SIZE),
         Err(ProveError::TreeTooLarge { size, .. }) if size == MAX_TREE_SIZE + 4
     ));
-    assert!(matches!(tree_root(&store, MAX_TREE_SIZE), Err(ProveError::Store(_))));
+    assert!(matches!(
+        tree_root(&store, MAX_TREE_SIZE),
+        Err(ProveError::Store(_))
+    ));
     assert!(matches!(
         inclusion_proof(&store, MAX_TREE_SIZE, 0),
         Err(ProveError::Store(_))
