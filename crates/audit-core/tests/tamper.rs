@@ -860,3 +860,144 @@ fn ac_042_checkpoint_json_length_limit() {
     let e = audit_core::Checkpoint::from_json(&over).unwrap_err();
     assert!(e.to_string().contains("more than the"), "{e}");
 }
+
+/// A log of 20 records, 1..=10 written 40 days ago, 11..=20 now.
+fn aged_log(dir: &std::path::Path, name: &str) -> AuditLog {
+    let mut log = AuditLog::open(dir.join(name), WORKER, &secret()).unwrap();
+    let now = chrono::Utc::now();
+    let old: Vec<_> = (1..=10)
+        .map(|i| event(i).with_timestamp(now - chrono::Duration::days(40)))
+        .collect();
+    log.append_batch(&old).unwrap();
+    log.append_batch(&(11..=20).map(event).collect::<Vec<_>>())
+        .unwrap();
+    log
+}
+
+/// The seqs left, and the `AuditRetention` record's fields.
+fn after_retention(log: &AuditLog) -> (Vec<u64>, serde_json::Value) {
+    let records = log.query(&audit_core::QueryFilter::default()).unwrap();
+    let retention = records
+        .iter()
+        .rev()
+        .find(|r| r.kind == "AuditRetention")
+        .map_or(serde_json::Value::Null, |r| r.event.clone());
+    (records.iter().map(|r| r.seq).collect(), retention)
+}
+
+/// AC-050, AC-051: each policy drops exactly what it says, the strictest
+/// wins and is the one named, the newest record stays, the anchor counts
+/// what its run dropped, and a policy that finds nothing drops nothing.
+#[test]
+fn ac_051_each_policy_drops_exactly_what_it_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = |log: &AuditLog, kept_from: u64, through: u64, rule: &str| {
+        let (seqs, retention) = after_retention(log);
+        assert_eq!(seqs, (kept_from..=21).collect::<Vec<_>>(), "{rule}");
+        assert_eq!(retention["dropped_through_seq"], through, "{rule}");
+        assert_eq!(retention["dropped_records"], through, "{rule}");
+        assert_eq!(retention["rule"], rule);
+        assert!(log.verify(None).unwrap().is_ok(), "{rule}");
+    };
+    let none = |log: &mut AuditLog, policy: RetentionPolicy| {
+        let report = log.apply_retention(&policy).unwrap();
+        assert_eq!(report, audit_core::RetentionReport::default(), "{policy:?}");
+        assert_eq!(log.record_count().unwrap(), 20, "{policy:?}");
+    };
+
+    // Nothing old, fewer records than the limit, fewer bytes: nothing.
+    let mut log = aged_log(dir.path(), "none.db");
+    none(&mut log, RetentionPolicy::max_age_days(50));
+    none(&mut log, RetentionPolicy::default().with_max_records(20));
+    none(
+        &mut log,
+        RetentionPolicy::default().with_max_bytes(u64::MAX),
+    );
+    none(&mut log, RetentionPolicy::default());
+
+    // By count: one record exactly, then five.
+    let mut log = aged_log(dir.path(), "count.db");
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_records(19))
+        .unwrap();
+    assert_eq!(
+        report,
+        audit_core::RetentionReport {
+            dropped: 1,
+            anchor_seq: Some(1),
+            retention_record_seq: Some(21),
+        }
+    );
+    expect(&log, 2, 1, "max_records");
+
+    // By age, where the count rule cuts exactly as far or less: age alone
+    // is named; then a count rule stricter than age.
+    let mut log = aged_log(dir.path(), "age.db");
+    let policy = RetentionPolicy::max_age_days(30).with_max_records(10);
+    assert_eq!(log.apply_retention(&policy).unwrap().dropped, 10);
+    expect(&log, 11, 10, "max_age");
+    let mut log = aged_log(dir.path(), "stricter.db");
+    let policy = RetentionPolicy::max_age_days(30).with_max_records(8);
+    assert_eq!(log.apply_retention(&policy).unwrap().dropped, 12);
+    expect(&log, 13, 12, "max_age,max_records");
+    // Rules that find nothing are not named.
+    let mut log = aged_log(dir.path(), "named.db");
+    let policy = RetentionPolicy::max_age_days(50)
+        .with_max_records(15)
+        .with_max_bytes(u64::MAX);
+    assert_eq!(log.apply_retention(&policy).unwrap().dropped, 5);
+    expect(&log, 6, 5, "max_records");
+
+    // Everything is too old or too many: the newest record stays.
+    let mut log = aged_log(dir.path(), "all.db");
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_records(0))
+        .unwrap();
+    assert_eq!((report.dropped, report.anchor_seq), (19, Some(19)));
+    expect(&log, 20, 19, "max_records");
+
+    // By size: records count as their event, kind, worker id and shard id
+    // plus 120 bytes; keeping exactly the newest five's size keeps five.
+    let mut log = aged_log(dir.path(), "bytes.db");
+    let sizes: Vec<u64> = {
+        let conn = rusqlite::Connection::open(dir.path().join("bytes.db")).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT length(event) + length(kind) + length(worker_id) + \
+                 coalesce(length(shard_id), 0) + 120 FROM records ORDER BY seq DESC",
+            )
+            .unwrap();
+        stmt.query_map([], |row| row.get::<_, i64>(0))
+            .unwrap()
+            .map(|size| u64::try_from(size.unwrap()).unwrap())
+            .collect()
+    };
+    let five: u64 = sizes[..5].iter().sum();
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_bytes(five))
+        .unwrap();
+    assert_eq!(report.dropped, 15);
+    expect(&log, 16, 15, "max_bytes");
+    // One byte less keeps four; each anchor counts its own run's drops.
+    let mut log = aged_log(dir.path(), "bytes2.db");
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_bytes(five - 1))
+        .unwrap();
+    assert_eq!(report.dropped, 16);
+    let report = log
+        .apply_retention(&RetentionPolicy::default().with_max_records(3))
+        .unwrap();
+    assert_eq!((report.dropped, report.anchor_seq), (2, Some(18)));
+    let anchors: Vec<(i64, i64)> = {
+        let conn = rusqlite::Connection::open(dir.path().join("bytes2.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT seq, dropped FROM anchors ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(anchors, [(16, 16), (18, 2)]);
+    assert!(log.verify(None).unwrap().is_ok());
+}
