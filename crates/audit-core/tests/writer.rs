@@ -431,10 +431,10 @@ fn ac_027_a_short_reserve_is_written_whole_again() {
 /// Holds the log's write lock from another connection until dropped, and
 /// waits (at most 10 s) until the writer has taken everything queued: its
 /// batch then waits on the lock, and what is emitted next stays queued.
-fn stall(writer: &AuditWriter, path: &std::path::Path) -> rusqlite::Connection {
+fn stall(writer: &AuditWriter, path: &std::path::Path, first: AuditEvent) -> rusqlite::Connection {
     let blocker = rusqlite::Connection::open(path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    writer.emit(event(0));
+    writer.emit(first);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while writer.queued() > 0 {
         assert!(
@@ -467,7 +467,7 @@ fn ac_028_queued_events_are_written_in_batches_of_at_most_max_batch() {
     let dir = tempfile::tempdir().unwrap();
     let config = WriterConfig::default().with_max_batch(100);
     let (writer, path) = open(dir.path(), config);
-    let blocker = stall(&writer, &path);
+    let blocker = stall(&writer, &path, event(0));
     for i in 1..=450 {
         assert_eq!(writer.emit(event(i)), EmitOutcome::Queued);
     }
@@ -490,7 +490,7 @@ fn ac_028_a_flush_ends_its_batch() {
     let config = WriterConfig::default().with_max_batch(100);
     let (writer, path) = open(dir.path(), config);
     let writer = Arc::new(writer);
-    let blocker = stall(&writer, &path);
+    let blocker = stall(&writer, &path, event(0));
     for i in 1..=10 {
         writer.emit(event(i));
     }
@@ -510,4 +510,43 @@ fn ac_028_a_flush_ends_its_batch() {
     assert_eq!(stats.written, 21);
     // The first event; the ten before the flush; the ten after it.
     assert_eq!(stats.batches, 3, "{stats:?}");
+}
+
+/// AC-021, AC-027: the gap written after both drops and a failed write
+/// counts both and names both causes.
+#[test]
+fn ac_027_a_gap_after_drops_and_a_failed_write_names_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WriterConfig {
+        queue_capacity: 2,
+        max_batch: 100,
+    };
+    let (writer, path) = open(dir.path(), config);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER fail_me BEFORE INSERT ON records WHEN NEW.kind = 'FailMe' \
+             BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END;",
+        )
+        .unwrap();
+    let failing =
+        AuditEvent::custom("FailMe", Severity::High, None, serde_json::json!({})).unwrap();
+    // The failing event waits on the lock; two events fill the queue, five
+    // are dropped; then the lock goes and the failing batch fails.
+    let blocker = stall(&writer, &path, failing);
+    assert_eq!(writer.emit(event(1)), EmitOutcome::Queued);
+    assert_eq!(writer.emit(event(2)), EmitOutcome::Queued);
+    for i in 3..=7 {
+        assert_eq!(writer.emit(event(i)), EmitOutcome::Dropped);
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    writer.flush_blocking().unwrap();
+    let recs = records(&path);
+    let kinds: Vec<_> = recs.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["AuditGap", "TestEvent", "TestEvent"]);
+    assert_eq!(recs[0].event["lost"], 6);
+    assert_eq!(recs[0].event["cause"], "queue full and write failure");
+    let stats = writer.shutdown_blocking().unwrap();
+    assert_eq!((stats.dropped, stats.write_failed, stats.gaps_recorded), (5, 1, 1));
 }
