@@ -1352,3 +1352,114 @@ fn ac_093_a_witness_cosigns_once_and_the_note_stays_bounded() {
         }
     }
 }
+
+/// AC-111, AC-094, AC-095: `PublicLog`, with no secret, gives what the
+/// secret holder's `AuditLog` gives: the file's identity, tree size and
+/// roots, stored checkpoints, records one by one, in ranges and in the
+/// export form, proofs and witness requests; opened `open` or `open_live`,
+/// closed cleanly or beside a live writer. A log of schema 2 has no tree.
+#[test]
+fn ac_111_the_public_log_reads_what_the_secret_holder_reads() {
+    use audit_core::PublicLog;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _note) = signed_log(dir.path(), "a.db", 37);
+    let log = AuditLog::open_read(&path, WORKER, &secret()).unwrap();
+    let all = records(&path);
+    let size = log.tree_size().unwrap();
+    assert_eq!(size, all.last().unwrap().seq);
+    for public in [
+        PublicLog::open(&path).unwrap(),
+        PublicLog::open_live(&path).unwrap(),
+    ] {
+        assert_eq!(public.path(), path.as_path());
+        assert_eq!(public.worker_id(), WORKER);
+        assert_eq!(public.origin(), log.origin().unwrap());
+        assert_eq!(public.tree_size().unwrap(), size);
+        let stored = public.signed_checkpoints().unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored, log.signed_checkpoints().unwrap());
+        for n in [0, 1, 20, size] {
+            assert_eq!(
+                public.tree_root(n).unwrap(),
+                log.tree_root(n).unwrap(),
+                "{n}"
+            );
+        }
+        match public.tree_root(size + 1) {
+            Err(AuditError::Proof { reason }) => {
+                assert!(
+                    reason.contains(&format!("holds {size} leaves, not {}", size + 1)),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            public.record(17).unwrap().as_ref(),
+            all.iter().find(|r| r.seq == 17)
+        );
+        assert_eq!(public.record(size + 1).unwrap(), None);
+        assert_eq!(public.records(5, 9).unwrap(), all[4..9]);
+        assert_eq!(
+            public.records(size - 1, size + 10).unwrap(),
+            all[all.len() - 2..]
+        );
+        assert!(public.records(10, 9).unwrap().is_empty());
+        // The export form: exactly serde_json of each record, a line each,
+        // appended to what the buffer held.
+        let mut out = b"kept\n".to_vec();
+        assert_eq!(public.write_export(5, 9, &mut out).unwrap(), 5);
+        let mut expected = b"kept\n".to_vec();
+        for record in &all[4..9] {
+            serde_json::to_writer(&mut expected, record).unwrap();
+            expected.push(b'\n');
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+        let mut none = Vec::new();
+        assert_eq!(
+            public.write_export(size + 1, size + 9, &mut none).unwrap(),
+            0
+        );
+        assert!(none.is_empty());
+        assert_eq!(
+            public.tlog_proof(17, None).unwrap().to_string(),
+            log.tlog_proof(17, None).unwrap().to_string()
+        );
+        assert_eq!(
+            public.add_checkpoint_request(20, None).unwrap().to_string(),
+            log.add_checkpoint_request(20, None).unwrap().to_string()
+        );
+    }
+    drop(log);
+
+    // Beside a live writer (a `-wal` exists): the state at the first read.
+    let mut writer = AuditLog::open(&path, WORKER, &secret()).unwrap();
+    writer.append_batch(&[event(100)]).unwrap();
+    assert!(path.with_file_name("a.db-wal").exists());
+    let live = PublicLog::open_live(&path).unwrap();
+    assert_eq!(live.tree_size().unwrap(), size + 1);
+    assert_eq!(live.records(size + 1, size + 1).unwrap().len(), 1);
+    writer.append_batch(&[event(101)]).unwrap();
+    assert_eq!(live.tree_size().unwrap(), size + 1, "one read transaction");
+    assert_eq!(
+        PublicLog::open(&path).unwrap().tree_size().unwrap(),
+        size + 2
+    );
+    drop(live);
+    drop(writer);
+
+    // Schema 2: no tree to serve.
+    let old = build(dir.path(), "old.db", 3);
+    downgrade_to_v2(&old);
+    assert!(matches!(
+        PublicLog::open(&old),
+        Err(AuditError::Tree { .. })
+    ));
+    assert!(matches!(
+        PublicLog::open_live(&old),
+        Err(AuditError::Tree { .. })
+    ));
+}

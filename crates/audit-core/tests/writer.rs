@@ -548,5 +548,8 @@ fn ac_027_a_gap_after_drops_and_a_failed_write_names_both() {
     assert_eq!(recs[0].event["lost"], 6);
     assert_eq!(recs[0].event["cause"], "queue full and write failure");
     let stats = writer.shutdown_blocking().unwrap();
-    assert_eq!((stats.dropped, stats.write_failed, stats.gaps_recorded), (5, 1, 1));
+    assert_eq!(
+        (stats.dropped, stats.write_failed, stats.gaps_recorded),
+        (5, 1, 1)
+    );
 }
