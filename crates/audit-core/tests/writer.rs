@@ -84,6 +84,9 @@ fn ac_021_a_full_queue_drops_counts_and_records_the_gap() {
         .map(|r| r.event["lost"].as_u64().unwrap())
         .sum();
     assert_eq!(gaps, dropped, "every drop is recorded");
+    for gap in recs.iter().filter(|r| r.kind == kinds::AUDIT_GAP) {
+        assert_eq!(gap.event["cause"], "queue full");
+    }
     assert_eq!(
         recs.iter().filter(|r| r.kind == "TestEvent").count() as u64,
         queued
