@@ -588,5 +588,21 @@ mod tests {
         assert!(AuditEvent::custom("K", Severity::Low, None, json!([1])).is_err());
         let big = "x".repeat(MAX_PAYLOAD_BYTES);
         assert!(AuditEvent::custom("K", Severity::Low, None, json!({ "b": big })).is_err());
+        // Each limit exactly is allowed, one byte more is not. `{"b":"…"}`
+        // serializes to 8 bytes around the string.
+        assert_eq!(MAX_PAYLOAD_BYTES, 65_536);
+        let payload = |n: usize| json!({ "b": "x".repeat(n) });
+        assert!(
+            AuditEvent::custom("K", Severity::Low, None, payload(MAX_PAYLOAD_BYTES - 8)).is_ok()
+        );
+        assert!(
+            AuditEvent::custom("K", Severity::Low, None, payload(MAX_PAYLOAD_BYTES - 7)).is_err()
+        );
+        assert!(ok(&"a".repeat(MAX_KIND_BYTES)));
+        let shard =
+            |n: usize| AuditEvent::custom("K", Severity::Low, Some(&"s".repeat(n)), json!({}));
+        assert!(shard(MAX_SHARD_ID_BYTES).is_ok());
+        assert!(shard(MAX_SHARD_ID_BYTES + 1).is_err());
+        assert!(shard(1).is_ok());
     }
 }
