@@ -527,6 +527,15 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(journal, "wal");
+        // A writer waits up to 10 s for the lock, and reads through a
+        // memory map of up to 1 GiB.
+        let setting = |name: &str| -> i64 {
+            log.conn
+                .pragma_query_value(None, name, |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(setting("busy_timeout"), 10_000);
+        assert_eq!(setting("mmap_size"), 1 << 30);
     }
 
     /// AC-088: a long batch's hashes are stored as contiguous blocks of at
