@@ -668,6 +668,47 @@ mod tests {
         }
     }
 
+    /// Every reader's connection is `query_only`, and one on the file is
+    /// also opened read-only, with a `-wal` and without: nothing can write
+    /// through it. (A snapshot is a copy in memory: it cannot reach the
+    /// file at all.)
+    #[test]
+    fn every_reader_connection_is_query_only_and_read_only_on_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
+                 CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let check = |conn: &Connection, how: &str, on_the_file: bool| {
+            let query_only: i64 = conn
+                .pragma_query_value(None, "query_only", |r| r.get(0))
+                .unwrap();
+            assert_eq!(query_only, 1, "{how}");
+            assert_eq!(conn.is_readonly(MAIN_DB).unwrap(), on_the_file, "{how}");
+            let count: i64 = conn
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(count, 1, "{how}");
+        };
+        assert!(wal_path(&path).exists());
+        check(&open(&path).unwrap().conn, "snapshot beside a -wal", false);
+        check(&open_live(&path).unwrap(), "live beside a -wal", true);
+        drop(writer);
+        assert!(!wal_path(&path).exists());
+        let snapshot = open(&path).unwrap();
+        check(&snapshot.conn, "immutable", true);
+        check(
+            &open_uri(snapshot.reopen.as_deref().unwrap()).unwrap(),
+            "reopened",
+            true,
+        );
+        check(&open_live(&path).unwrap(), "live, closed cleanly", true);
+    }
+
     /// A `-wal` that vanished between the look and the read is no WAL; one
     /// that cannot be read is an error, not an empty WAL.
     #[test]
