@@ -350,10 +350,70 @@ fn ac_029_memory_sink_is_an_audit_sink() {
     );
     sink.flush_blocking().unwrap();
     let mem = MemorySink::new();
-    mem.emit(AuditEvent::seal_verified("a", 1));
-    assert_eq!(mem.len(), 1);
-    assert_eq!(mem.take()[0].kind(), kinds::SEAL_VERIFIED);
     assert!(mem.is_empty());
+    mem.emit(AuditEvent::seal_verified("a", 1));
+    mem.send_blocking(AuditEvent::vram_deallocated("a", 1, 2, 0))
+        .unwrap();
+    assert_eq!((mem.len(), mem.is_empty()), (2, false));
+    let kinds_of = |events: Vec<AuditEvent>| -> Vec<String> {
+        events.iter().map(|e| e.kind().to_owned()).collect()
+    };
+    // `events` copies, `take` empties.
+    assert_eq!(
+        kinds_of(mem.events()),
+        [kinds::SEAL_VERIFIED, kinds::VRAM_DEALLOCATED]
+    );
+    assert_eq!(mem.len(), 2);
+    assert_eq!(
+        kinds_of(mem.take()),
+        [kinds::SEAL_VERIFIED, kinds::VRAM_DEALLOCATED]
+    );
+    assert!(mem.is_empty());
+    assert!(mem.events().is_empty());
+}
+
+/// A sink that refuses everything, as a closed or full writer would.
+#[derive(Debug)]
+struct Refusing;
+
+impl AuditSink for Refusing {
+    fn emit(&self, _event: AuditEvent) -> EmitOutcome {
+        EmitOutcome::Dropped
+    }
+
+    fn flush_blocking(&self) -> Result<(), AuditError> {
+        Err(AuditError::WriterClosed)
+    }
+}
+
+/// AC-029: what a sink says reaches its caller unchanged, also through an
+/// `Arc`; `send_blocking`'s default refuses an event its sink did not queue.
+#[test]
+fn ac_029_a_sink_s_refusals_reach_the_caller() {
+    assert!(EmitOutcome::Queued.is_queued());
+    assert!(!EmitOutcome::Dropped.is_queued());
+    assert!(!EmitOutcome::Closed.is_queued());
+    for sink in [
+        Arc::new(Refusing) as Arc<dyn AuditSink>,
+        Arc::new(Arc::new(Refusing)),
+    ] {
+        assert_eq!(
+            sink.emit(AuditEvent::seal_verified("a", 1)),
+            EmitOutcome::Dropped
+        );
+        assert!(matches!(
+            sink.send_blocking(AuditEvent::seal_verified("a", 1)),
+            Err(AuditError::WriterClosed)
+        ));
+        assert!(matches!(
+            sink.flush_blocking(),
+            Err(AuditError::WriterClosed)
+        ));
+    }
+    assert!(matches!(
+        Refusing.send_blocking(AuditEvent::seal_verified("a", 1)),
+        Err(AuditError::WriterClosed)
+    ));
 }
 
 #[test]
