@@ -686,11 +686,27 @@ fn ac_091_log_key_files() {
     assert!(!error.to_string().contains(&seed_part), "{error}");
     assert!(!format!("{error:?}").contains(&seed_part));
     assert!(!format!("{key:?}").contains(&seed_part));
-    std::fs::write(&bad, vec![b'A'; 2000]).unwrap();
-    assert!(matches!(
-        audit_core::load_log_key(&bad),
-        Err(AuditError::LogKey { .. })
-    ));
+    // At most 1,024 bytes are read: a file of exactly that is parsed (and
+    // is no key), one byte more is refused for its size.
+    for (len, says) in [
+        (1024, "does not hold a signer key"),
+        (1025, "larger than the 1024 bytes"),
+        (2000, "larger than the 1024 bytes"),
+    ] {
+        std::fs::write(&bad, vec![b'A'; len]).unwrap();
+        let error = audit_core::load_log_key(&bad).unwrap_err();
+        assert!(
+            matches!(error, AuditError::LogKey { .. }),
+            "{len}: {error:?}"
+        );
+        assert!(error.to_string().contains(says), "{len}: {error}");
+    }
+    assert!(
+        audit_core::load_log_key(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file")
+    );
     assert!(matches!(
         audit_core::load_log_key(dir.path().join("none.key")),
         Err(AuditError::NotFound { .. })
