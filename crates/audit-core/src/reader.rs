@@ -241,10 +241,10 @@ pub(crate) fn apply_wal(mut db: Vec<u8>, wal: &[u8]) -> Vec<u8> {
                 continue;
             };
             let start = (pgno as usize - 1) * page_size;
-            if db.len() < start + page_size {
-                db.resize(start + page_size, 0);
-            }
-            if let Some(dst) = db.get_mut(start..start + page_size) {
+            let end = start + page_size;
+            // A page past the end grows the image, zeros between.
+            db.resize(db.len().max(end), 0);
+            if let Some(dst) = db.get_mut(start..end) {
                 dst.copy_from_slice(page);
             }
         }
