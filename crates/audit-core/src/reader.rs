@@ -434,7 +434,7 @@ mod tests {
     /// The helper above agrees with SQLite: the checksums of a WAL that
     /// SQLite wrote verify with it, header and every frame.
     #[test]
-    fn the_hand_built_wal_checksums_as_sqlite_does() {
+    fn ac_017_the_hand_built_wal_checksums_as_sqlite_does() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let conn = Connection::open(&path).unwrap();
@@ -472,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn committed_frames_are_applied_at_their_pages() {
+    fn ac_017_committed_frames_are_applied_at_their_pages() {
         // Page 2 replaced; page 4 beyond the file: it grows, page 3 zeroed.
         let wal = Wal::new(PS as u32, false)
             .frame(2, 0, 0xB2)
@@ -491,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn big_endian_checksums_are_read_when_the_magic_says_so() {
+    fn ac_017_big_endian_checksums_are_read_when_the_magic_says_so() {
         let wal = Wal::new(PS as u32, true).frame(2, 2, 0xB2);
         assert_eq!(page_of(&apply_wal(image(2), &wal.bytes), 2), page(PS, 0xB2));
         // The same frames under the other magic fail their checksums.
@@ -501,7 +501,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_after_the_last_commit_are_not_applied() {
+    fn ac_017_frames_after_the_last_commit_are_not_applied() {
         let wal = Wal::new(PS as u32, false)
             .frame(2, 2, 0xB2)
             .frame(2, 0, 0xD2);
@@ -517,13 +517,13 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_can_shrink_the_database() {
+    fn ac_017_a_commit_can_shrink_the_database() {
         let wal = Wal::new(PS as u32, false).frame(1, 1, 0x11);
         assert_eq!(apply_wal(image(3), &wal.bytes), page(PS, 0x11));
     }
 
     #[test]
-    fn other_salts_a_bad_checksum_page_zero_or_a_torn_frame_end_the_wal() {
+    fn ac_017_other_salts_a_bad_checksum_page_zero_or_a_torn_frame_end_the_wal() {
         let wal = Wal::new(PS as u32, false)
             .frame(2, 2, 0xB2)
             .frame(3, 3, 0xC3)
@@ -560,7 +560,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_header_checksum_or_page_size_adds_nothing() {
+    fn ac_017_a_bad_header_checksum_or_page_size_adds_nothing() {
         let wal = Wal::new(PS as u32, false).frame(2, 2, 0xB2);
         for at in [4, 12, 16, 24, 31] {
             let mut bytes = wal.bytes.clone();
@@ -583,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_wal_mode_header_is_marked_out_of_wal_mode() {
+    fn ac_017_only_a_wal_mode_header_is_marked_out_of_wal_mode() {
         assert_eq!(apply_wal(image(1), &[])[18..20], [1, 1]);
         for versions in [[1u8, 1], [2, 1], [1, 2]] {
             let mut db = image(1);
@@ -597,7 +597,7 @@ mod tests {
     /// writer checkpointing) is read again; one that keeps changing is never
     /// taken as a snapshot, and the error says to retry.
     #[test]
-    fn a_log_that_changes_while_it_is_read_is_read_again() {
+    fn ac_017_a_log_that_changes_while_it_is_read_is_read_again() {
         use std::io::Write as _;
         use std::os::unix::fs::FileExt as _;
 
@@ -673,7 +673,7 @@ mod tests {
     /// through it. (A snapshot is a copy in memory: it cannot reach the
     /// file at all.)
     #[test]
-    fn every_reader_connection_is_query_only_and_read_only_on_the_file() {
+    fn ac_017_every_reader_connection_is_query_only_and_read_only_on_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let writer = Connection::open(&path).unwrap();
@@ -712,7 +712,7 @@ mod tests {
     /// A `-wal` that vanished between the look and the read is no WAL; one
     /// that cannot be read is an error, not an empty WAL.
     #[test]
-    fn a_vanished_wal_is_empty_an_unreadable_one_an_error() {
+    fn ac_017_a_vanished_wal_is_empty_an_unreadable_one_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
             read(&dir.path().join("gone"), "reading").unwrap(),
