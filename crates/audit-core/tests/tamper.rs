@@ -972,6 +972,14 @@ fn ac_051_each_policy_drops_exactly_what_it_says() {
             .map(|size| u64::try_from(size.unwrap()).unwrap())
             .collect()
     };
+    // A size rule that cuts exactly where the count rule did is not named.
+    let fifteen: u64 = sizes[..15].iter().sum();
+    let mut tie = aged_log(dir.path(), "tie.db");
+    let policy = RetentionPolicy::default()
+        .with_max_records(15)
+        .with_max_bytes(fifteen);
+    assert_eq!(tie.apply_retention(&policy).unwrap().dropped, 5);
+    expect(&tie, 6, 5, "max_records");
     let five: u64 = sizes[..5].iter().sum();
     let report = log
         .apply_retention(&RetentionPolicy::default().with_max_bytes(five))
