@@ -83,7 +83,7 @@ impl AuditLog {
         record::validate_worker_id(worker_id)?;
         let path = path.as_ref();
         let key = ChainKey::derive(secret)?;
-        let mut conn = schema::connect(path, true)?;
+        let mut conn = schema::connect(path)?;
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let schema_version = match schema::create_if_empty(&mut conn, path, worker_id, now)? {
             SchemaState::Current(version) => version,

@@ -160,16 +160,13 @@ pub(crate) enum SchemaState {
     Unknown(i64),
 }
 
-/// Opens (creating the file if asked) a read-write connection with the
-/// log's settings. For writers only: readers go through [`crate::reader`].
-pub(crate) fn connect(path: &Path, create: bool) -> Result<Connection, AuditError> {
-    if !create && !path.exists() {
-        return Err(AuditError::not_found(path));
-    }
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
+/// Opens, creating the file if there is none, a read-write connection with
+/// the log's settings. For writers only: readers go through
+/// [`crate::reader`].
+pub(crate) fn connect(path: &Path) -> Result<Connection, AuditError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn =
         Connection::open_with_flags(path, flags).map_err(AuditError::storage("opening the log"))?;
     apply_pragmas(&conn)?;
@@ -321,4 +318,81 @@ pub(crate) fn stored_worker_id(conn: &Connection) -> Result<Option<String>, Audi
     )
     .optional()
     .map_err(AuditError::storage("reading the worker id"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// WAL or nothing: a database that stays in another journal mode (an
+    /// in-memory one stays `memory`) is an error, not a writer without WAL.
+    #[test]
+    fn ac_010_a_journal_mode_other_than_wal_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        match enable_wal(&conn) {
+            Err(AuditError::Storage { operation, detail }) => {
+                assert_eq!(operation, "enabling WAL");
+                assert!(detail.contains("memory"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// AC-016: while another connection reads the file, switching it to WAL
+    /// answers "busy" at once; the switch is tried again until the reader
+    /// is done. Any other error is returned at once, not retried.
+    #[test]
+    fn ac_016_switching_to_wal_waits_for_readers_and_only_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = connect(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let (held, holding) = std::sync::mpsc::sync_channel::<()>(1);
+        let reader = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let other = Connection::open(&path).unwrap();
+                other.execute_batch("BEGIN").unwrap();
+                let _: i64 = other
+                    .query_row("SELECT x FROM t", [], |r| r.get(0))
+                    .unwrap();
+                held.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                other.execute_batch("COMMIT").unwrap();
+            }
+        });
+        // The reader holds its lock: the first answer is busy.
+        holding.recv().unwrap();
+        let started = std::time::Instant::now();
+        enable_wal(&conn).unwrap();
+        reader.join().unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "no reader was waited for"
+        );
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+
+        // A read-only connection cannot switch: refused at once, well within
+        // the busy timeout it would wait for a reader.
+        let plain = dir.path().join("p.db");
+        Connection::open(&plain)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x);")
+            .unwrap();
+        let read_only =
+            Connection::open_with_flags(&plain, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let started = std::time::Instant::now();
+        assert!(enable_wal(&read_only).is_err());
+        assert!(
+            started.elapsed() < BUSY_TIMEOUT / 2,
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

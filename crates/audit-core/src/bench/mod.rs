@@ -150,7 +150,7 @@ fn bench_secret() -> Result<WorkerSecret, AuditError> {
 }
 
 fn baseline(path: &Path, config: &BenchConfig) -> Result<f64, AuditError> {
-    let mut conn = schema::connect(path, true)?;
+    let mut conn = schema::connect(path)?;
     schema::enable_wal(&conn)?;
     schema::create_if_empty(&mut conn, path, WORKER, 0)?;
     let mut rows = Vec::with_capacity(usize::try_from(config.events).unwrap_or(0));

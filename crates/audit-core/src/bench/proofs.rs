@@ -128,7 +128,7 @@ fn tree_error(e: impl std::fmt::Display) -> AuditError {
 /// Builds the fixture: a new audit database at `path` whose `tree` table
 /// holds the tree of `config.leaves` synthetic leaves.
 fn build(path: &Path, config: &ProofConfig) -> Result<Connection, AuditError> {
-    let mut conn = schema::connect(path, true)?;
+    let mut conn = schema::connect(path)?;
     schema::enable_wal(&conn)?;
     schema::create_if_empty(&mut conn, path, "bench-proofs", 0)?;
     // A fixture: durability is not what is measured.
