@@ -340,22 +340,25 @@ mod tests {
         }
     }
 
-    /// AC-016: while another connection reads the file, switching it to WAL
-    /// answers "busy" at once; the switch is tried again until the reader
-    /// is done. Any other error is returned at once, not retried.
+    /// AC-016: while another connection holds a write transaction on the
+    /// file, switching it to WAL answers "busy" at once, without SQLite's
+    /// busy handler; the switch is tried again until that transaction
+    /// ends. Any other error is returned at once, not retried.
     #[test]
-    fn ac_016_switching_to_wal_waits_for_readers_and_only_for_them() {
+    fn ac_016_switching_to_wal_waits_for_a_writer_and_only_for_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let conn = connect(&path).unwrap();
         conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
             .unwrap();
         let (held, holding) = std::sync::mpsc::sync_channel::<()>(1);
-        let reader = std::thread::spawn({
+        let writer = std::thread::spawn({
             let path = path.clone();
             move || {
                 let other = Connection::open(&path).unwrap();
-                other.execute_batch("BEGIN").unwrap();
+                other
+                    .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2);")
+                    .unwrap();
                 let _: i64 = other
                     .query_row("SELECT x FROM t", [], |r| r.get(0))
                     .unwrap();
@@ -364,14 +367,14 @@ mod tests {
                 other.execute_batch("COMMIT").unwrap();
             }
         });
-        // The reader holds its lock: the first answer is busy.
+        // The other connection holds its lock: the first answer is busy.
         holding.recv().unwrap();
         let started = std::time::Instant::now();
         enable_wal(&conn).unwrap();
-        reader.join().unwrap();
+        writer.join().unwrap();
         assert!(
             started.elapsed() >= Duration::from_millis(200),
-            "no reader was waited for"
+            "the other transaction was not waited for"
         );
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -379,7 +382,7 @@ mod tests {
         assert_eq!(mode, "wal");
 
         // A read-only connection cannot switch: refused at once, well within
-        // the busy timeout it would wait for a reader.
+        // the busy timeout it would wait for a lock.
         let plain = dir.path().join("p.db");
         Connection::open(&plain)
             .unwrap()
