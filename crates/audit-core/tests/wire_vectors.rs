@@ -580,6 +580,29 @@ fn ac_089_schema_1_files_and_migration() {
         .unwrap();
     drop(log);
     assert!(verify_log(&plain, worker, &secret, None).unwrap().is_ok());
+    // The migrated file has schema 2's insert triggers too (AC-012).
+    let conn = rusqlite::Connection::open(&plain).unwrap();
+    for trigger in [
+        "meta_no_insert",
+        "anchors_only_retention",
+        "records_append_only",
+    ] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                [trigger],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{trigger}");
+    }
+    let refused = conn
+        .execute_batch(
+            "INSERT INTO records VALUES (9, randomblob(16), 0, 'X', 0, 'w', NULL, '{}', randomblob(32), randomblob(32))",
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("refused"), "{refused}");
+    drop(conn);
 
     let anchored = dir.path().join("v1-anchor.db");
     let v1_anchor = &file["anchors"][0];
