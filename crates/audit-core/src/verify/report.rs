@@ -165,3 +165,79 @@ impl VerifyReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AC-030: a failure says where and what, in words a person acts on;
+    /// each reason names itself and its numbers.
+    #[test]
+    fn ac_030_failures_say_where_and_what() {
+        let cases = [
+            (
+                FailureReason::MacMismatch,
+                "MAC mismatch: the record was edited",
+            ),
+            (
+                FailureReason::SequenceGap {
+                    expected: 4,
+                    found: 9,
+                },
+                "sequence gap: expected 4, found 9 (records were deleted)",
+            ),
+            (FailureReason::BrokenLink, "broken link"),
+            (
+                FailureReason::WrongGenesis,
+                "check the worker id and the secret",
+            ),
+            (
+                FailureReason::BadAnchor,
+                "the retention anchor is not authentic",
+            ),
+            (
+                FailureReason::UnknownSchema { found: 7 },
+                "unknown schema version 7",
+            ),
+            (
+                FailureReason::Truncated {
+                    checkpoint_seq: 12,
+                    log_last_seq: 10,
+                },
+                "the checkpoint covers up to 12 but the log ends at 10",
+            ),
+            (
+                FailureReason::RolledBack { checkpoint_seq: 5 },
+                "rolled back: record 5",
+            ),
+            (FailureReason::LeafMismatch, "leaf mismatch"),
+            (
+                FailureReason::TreeMismatch { index: 33 },
+                "tree mismatch: stored node 33",
+            ),
+            (
+                FailureReason::Malformed {
+                    detail: "bad hex".into(),
+                },
+                "malformed record: bad hex",
+            ),
+            (
+                FailureReason::Structure {
+                    detail: "row 3".into(),
+                },
+                "structure changed: row 3",
+            ),
+        ];
+        for (reason, says) in cases {
+            let text = reason.to_string();
+            assert!(text.contains(says), "{reason:?}: {text}");
+            let at = VerifyFailure {
+                seq: Some(41),
+                reason: reason.clone(),
+            };
+            assert_eq!(at.to_string(), format!("record 41: {text}"));
+            let nowhere = VerifyFailure { seq: None, reason };
+            assert_eq!(nowhere.to_string(), text);
+        }
+    }
+}
