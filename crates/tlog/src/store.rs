@@ -309,6 +309,42 @@ mod tests {
         assert_eq!(stored_hash_index(1, u64::MAX), None);
         assert_eq!(stored_hash_count(MAX_TREE_SIZE + 1), None);
         assert_eq!(split_stored_hash_index(u64::MAX), None);
+        // Appending: the last leaf the layout numbers is index
+        // MAX_TREE_SIZE - 1 (its 62 left siblings are the store's to
+        // find); the next is refused, as is one past u64.
+        let store = MemoryHashStore::new();
+        let leaf = crate::hash::leaf_hash(b"x");
+        assert!(matches!(
+            hashes_to_append(&store, MAX_TREE_SIZE - 1, leaf),
+            Err(ProveError::Store(_))
+        ));
+        assert!(matches!(
+            hashes_to_append(&store, MAX_TREE_SIZE, leaf),
+            Err(ProveError::TreeTooLarge { size, .. }) if size == MAX_TREE_SIZE + 1
+        ));
+        assert!(matches!(
+            hashes_to_append(&store, u64::MAX, leaf),
+            Err(ProveError::TreeTooLarge { size: u64::MAX, .. })
+        ));
+    }
+
+    /// A reference to a store is a store that reads the same hashes.
+    #[test]
+    fn tl_store_002_a_reference_to_a_store_reads_through() {
+        let mut store = MemoryHashStore::new();
+        for i in 0..5u64 {
+            store.append(&i.to_be_bytes()).unwrap();
+        }
+        let by_ref: &MemoryHashStore = &store;
+        let indexes = [0, 2, 7];
+        assert_eq!(
+            HashStore::read_hashes(&by_ref, &indexes).unwrap(),
+            store.read_hashes(&indexes).unwrap()
+        );
+        assert_eq!(
+            crate::prove::tree_root(&by_ref, 5).unwrap(),
+            crate::prove::tree_root(&store, 5).unwrap()
+        );
     }
 
     /// TL-STORE-002: appending writes exactly the layout's hashes.
