@@ -136,3 +136,34 @@ pub(crate) fn migrate(
     );
     Ok(SCHEMA_VERSION)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// AC-089: a log that is current by the time the migration holds the
+    /// write lock (another process migrated it first) is left as it is.
+    #[test]
+    fn ac_089_a_log_already_current_is_not_migrated_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let secret = seal_crypto::WorkerSecret::new(&[7; 32]).unwrap();
+        let mut log = crate::AuditLog::open(&path, "w", &secret).unwrap();
+        log.append_batch(&[
+            crate::AuditEvent::seal_verified("s", 0),
+            crate::AuditEvent::seal_verified("s", 1),
+        ])
+        .unwrap();
+        drop(log);
+        let mut conn = schema::connect(&path).unwrap();
+        let key = ChainKey::derive(&secret).unwrap();
+        let before = conn.total_changes();
+        assert_eq!(
+            migrate(&mut conn, &path, "w", &key).unwrap(),
+            SCHEMA_VERSION
+        );
+        assert_eq!(conn.total_changes(), before, "nothing written");
+    }
+}
