@@ -448,7 +448,14 @@ fn ac_089_migration_writes_contiguous_blocks() {
         .unwrap()
         .query_row("SELECT COUNT(*) FROM tree", [], |r| r.get(0))
         .unwrap();
-    assert!(blocks >= 3, "{blocks} blocks");
+    // About 18,000 hashes in full blocks of 120 (the migration writes them
+    // 8,192 at a time, each write ending in one part-filled block), and
+    // one block for the record appended since: not a row per leaf.
+    let full = stored_hash_count(9001).unwrap().div_ceil(120) as i64;
+    assert!(
+        (full..=full + 4).contains(&blocks),
+        "{blocks} blocks, {full} full ones"
+    );
     assert_eq!(
         tree_rows(&path).len() as u64,
         stored_hash_count(9001).unwrap()
