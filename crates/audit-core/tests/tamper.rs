@@ -705,6 +705,21 @@ fn ac_041_deleted_records_inside_a_range_are_a_gap() {
             "range {lo}..={hi}"
         );
     }
+    // The error says what the log holds, or that it holds nothing.
+    assert_eq!(
+        try_check(25, 30).unwrap_err().to_string(),
+        "no records in seq 25..=30: the log holds seq 1..=20; give a range inside it"
+    );
+    let empty = AuditError::EmptyRange {
+        from: 1,
+        to: 2,
+        first: None,
+        last: None,
+    };
+    assert_eq!(
+        empty.to_string(),
+        "no records in seq 1..=2: the log has no records"
+    );
 }
 
 /// AC-015: a batch is one transaction. An insert that fails in the middle
