@@ -498,19 +498,13 @@ fn stall(writer: &AuditWriter, path: &std::path::Path, first: AuditEvent) -> rus
     let blocker = rusqlite::Connection::open(path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     writer.emit(first);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while writer.queued() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer never took its first event"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    wait_queued(writer, 0);
     // Let the writer find its queue empty, so that its batch is closed.
     std::thread::sleep(std::time::Duration::from_millis(100));
     blocker
 }
 
+/// Waits (at most 10 s) until the writer's queue holds `n` commands.
 fn wait_queued(writer: &AuditWriter, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while writer.queued() != n {
