@@ -10,7 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use gpu_alloc::{
-    AllocError, Backend, CopyDirection, DeviceBuffer, HostDevice, HostDeviceConfig, VramAllocator,
+    AllocError, Backend, BufferPlacement, CopyDirection, DeviceBuffer, HostDevice,
+    HostDeviceConfig, MemoryKind, VramAllocator,
 };
 
 const MIB: u64 = 1 << 20;
@@ -492,4 +493,84 @@ fn ga_012_default_capacity_and_configured_properties() {
     assert_eq!(reported.name, "Configured GPU");
     assert!(reported.integrated);
     assert_eq!(reported.total_memory, 10 * MIB);
+}
+
+/// GA-KERN-006: the simulated device hashes a buffer's chunks where they
+/// are, through the public `leaf_hashes` (known answers: SHA-256 of
+/// `0x00 || chunk`), and a flipped bit changes exactly its chunk's leaf.
+#[test]
+fn ga_kern_006_host_buffers_hash_their_own_chunks() {
+    let device = ten_mib();
+    let mut buffer = device.allocate(10).unwrap();
+    buffer.write(0, b"abcdefghij").unwrap();
+    let hex = |leaf: &[u8; 32]| -> String { leaf.iter().map(|b| format!("{b:02x}")).collect() };
+    let leaves = buffer.leaf_hashes(4, 1, 2).unwrap();
+    let leaves: Vec<String> = leaves.iter().map(hex).collect();
+    assert_eq!(
+        leaves,
+        [
+            "3aac0bdbaff34540d716868ea9c743cd667dfbb1b46d30f9bbbec7ed16415e44", // "efgh"
+            "54e62ec3b5438e8e41c0ba6348b48f5e24bf8d6c19cd2c0e682011565d98b27d", // "ij"
+        ]
+    );
+    let before = buffer.leaf_hashes(4, 0, 3).unwrap();
+    device.flip_bit(buffer.id(), 8 * 9).unwrap(); // first bit of the last byte
+    let after = buffer.leaf_hashes(4, 0, 3).unwrap();
+    assert_eq!(after[..2], before[..2]);
+    assert_ne!(after[2], before[2]);
+}
+
+/// GA-024: only plain device memory of the asked ordinal passes
+/// `is_device_memory_of`; each field alone can fail it. The simulated
+/// device reports its own kind; every kind has a lower-case name.
+#[test]
+fn ga_024_device_memory_needs_kind_unmanaged_and_ordinal() {
+    let device_memory = BufferPlacement {
+        memory: MemoryKind::Device,
+        managed: false,
+        device_ordinal: 1,
+    };
+    assert!(device_memory.is_device_memory_of(1));
+    assert!(!device_memory.is_device_memory_of(0));
+    assert!(
+        !BufferPlacement {
+            managed: true,
+            ..device_memory
+        }
+        .is_device_memory_of(1)
+    );
+    for memory in [
+        MemoryKind::Host,
+        MemoryKind::Array,
+        MemoryKind::Unified,
+        MemoryKind::Simulated,
+        MemoryKind::Unknown,
+    ] {
+        assert!(
+            !BufferPlacement {
+                memory,
+                ..device_memory
+            }
+            .is_device_memory_of(1),
+            "{memory:?}"
+        );
+    }
+    let simulated = ten_mib().allocate(1).unwrap().placement().unwrap();
+    assert_eq!(simulated.memory, MemoryKind::Simulated);
+    assert!(!simulated.managed && !simulated.is_device_memory_of(0));
+    let names: Vec<String> = [
+        MemoryKind::Device,
+        MemoryKind::Host,
+        MemoryKind::Array,
+        MemoryKind::Unified,
+        MemoryKind::Simulated,
+        MemoryKind::Unknown,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        names,
+        ["device", "host", "array", "unified", "simulated", "unknown"]
+    );
 }
