@@ -472,4 +472,39 @@ mod tests {
         assert_eq!(consistency_proof_len(1, u64::MAX), Some(64));
         assert_eq!(consistency_proof_len(u64::MAX - 1, u64::MAX), Some(64));
     }
+
+    /// TL-VER-003: a hash of the wrong length is named by its role, in
+    /// words an operator can act on.
+    #[test]
+    fn tl_ver_003_wrong_lengths_name_the_hash() {
+        let good = [7u8; 32];
+        let short = [7u8; 31];
+        let message = |r: Result<(), VerifyError>| r.map_err(|e| e.to_string()).unwrap_err();
+        assert_eq!(
+            message(verify_inclusion(&short, 0, 2, &[good], &good)),
+            "the leaf hash is 31 bytes, not 32: the proof or checkpoint is malformed; fetch it again"
+        );
+        assert!(
+            message(verify_inclusion(&good, 0, 2, &[good], &short))
+                .starts_with("the root hash is 31 bytes")
+        );
+        assert!(
+            message(verify_inclusion(
+                &good,
+                0,
+                4,
+                &[&good[..], &short[..]],
+                &good
+            ))
+            .starts_with("proof hash 1 is 31 bytes")
+        );
+        assert!(
+            message(verify_consistency(1, 2, &short, &good, &[good]))
+                .starts_with("the old root hash is 31 bytes")
+        );
+        assert!(
+            message(verify_consistency(1, 2, &good, &short, &[good]))
+                .starts_with("the root hash is 31 bytes")
+        );
+    }
 }
