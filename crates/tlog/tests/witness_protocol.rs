@@ -655,3 +655,38 @@ proptest! {
         let _ = NoteSignature::parse_lines(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// TL-WIT-005: the largest request the formats allow (63 proof hashes, a
+/// checkpoint note with 100 signatures) fits under the body limit, and a
+/// body of exactly the limit is refused for what it says, not its size.
+#[test]
+fn tl_wit_005_the_largest_request_fits_the_body_limit() {
+    let tree = tree();
+    let mut note = note_of(&tree, 8, &log_signer());
+    for i in 1..100u8 {
+        let name = format!("example.com/another-log-with-a-longer-name-{i:03}");
+        let other = SignerKey::from_seed(&name, SignatureType::Ed25519, &[i; 32]).unwrap();
+        note.sign(&other).unwrap();
+    }
+    assert_eq!(note.signatures().len(), 100);
+    let proof = vec![Hash::from_slice(&[7; 32]).unwrap(); 63];
+    let body = AddCheckpointRequest::new(6, proof, note)
+        .unwrap()
+        .to_bytes();
+    assert!(
+        body.len() <= tlog::MAX_ADD_CHECKPOINT_BODY_BYTES,
+        "{} bytes",
+        body.len()
+    );
+    let opened = witness1().open_request(&body).unwrap();
+    assert_eq!((opened.old_size(), opened.checkpoint().size()), (6, 8));
+
+    let mut padded = body;
+    padded.resize(tlog::MAX_ADD_CHECKPOINT_BODY_BYTES, b'\n');
+    match witness1().open_request(&padded) {
+        Err(WitnessRefusal::Malformed { reason }) => {
+            assert!(!reason.contains("more than"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
