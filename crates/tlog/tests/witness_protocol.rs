@@ -252,7 +252,12 @@ fn tl_wit_005_witness_refusals_and_statuses() {
         assert_eq!(status(answer(&witness, bad, None, 1)), 400, "{bad:?}");
     }
     let huge = vec![b'a'; tlog::MAX_ADD_CHECKPOINT_BODY_BYTES + 1];
-    assert_eq!(status(answer(&witness, &huge, None, 1)), 400);
+    match answer(&witness, &huge, None, 1) {
+        Err(WitnessRefusal::Malformed { reason }) => {
+            assert_eq!(reason, "the body is 131073 bytes, more than 131072");
+        }
+        other => panic!("{other:?}"),
+    }
     let mut not_checkpoint = Note::new("hello\n").unwrap();
     not_checkpoint.sign(&log_signer()).unwrap();
     let request = AddCheckpointRequest::new(0, vec![], not_checkpoint).unwrap();
@@ -345,6 +350,16 @@ fn tl_wit_005_witness_refusals_and_statuses() {
     assert!(matches!(refusal, WitnessRefusal::Internal { .. }));
     assert_eq!(refusal.status(), 500);
     assert!(refusal.body().ends_with('\n'));
+    // The largest timestamp a cosignature carries (2^63 - 1, C2SP
+    // tlog-cosignature) is accepted; one more is not.
+    let max_timestamp = (1u64 << 63) - 1;
+    let last = answer(&witness, &body(&tree, 0, 8), None, max_timestamp).unwrap();
+    assert!(last.body().contains("example.com/witness1"));
+    let refusal = answer(&witness, &body(&tree, 0, 8), None, max_timestamp + 1).unwrap_err();
+    assert!(
+        matches!(refusal, WitnessRefusal::Internal { .. }),
+        "{refusal:?}"
+    );
 }
 
 /// TL-WIT-005: a witness refuses a configuration that would let a log
