@@ -522,6 +522,23 @@ fn tl_wit_006_log_refuses_bad_answers() {
         }
     );
     assert!(err.is_alarm());
+    // Another key of witness1's name is another key too: not a bad
+    // cosignature of ours, just no cosignature.
+    let mut impostor = Note::new(sent.text()).unwrap();
+    impostor
+        .cosign(
+            &SignerKey::from_seed("example.com/witness1", SignatureType::Cosignature, &[6; 32])
+                .unwrap(),
+            3,
+        )
+        .unwrap();
+    assert_eq!(
+        read(format!("{}\n", impostor.signatures()[0]).as_bytes()).unwrap_err(),
+        WitnessResponseError::NoCosignature {
+            witness: key.to_string(),
+            lines: 1
+        }
+    );
 
     // Bounds and shape: not alarms, the answer is just unusable.
     let good = {
@@ -543,6 +560,12 @@ fn tl_wit_006_log_refuses_bad_answers() {
             max: MAX_WITNESS_RESPONSE_BYTES
         }
     );
+    // Exactly the limit is read (and refused for what it says).
+    let at_limit = vec![b'a'; MAX_WITNESS_RESPONSE_BYTES];
+    assert!(matches!(
+        read(&at_limit).unwrap_err(),
+        WitnessResponseError::NotSignatureLines(_)
+    ));
     for bad in [
         &b""[..],
         b"\n",
