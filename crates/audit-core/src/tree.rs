@@ -469,4 +469,53 @@ mod tests {
         }
         assert_eq!(Frontier::empty().root(), EMPTY_ROOT);
     }
+
+    /// AC-088: a frontier kept elsewhere (the collector keeps it in
+    /// PostgreSQL) is its size and border hashes, largest subtree first;
+    /// it comes back whole and goes on growing the same tree, and a border
+    /// of the wrong length is refused, saying so.
+    #[test]
+    fn ac_088_a_frontier_is_rebuilt_from_its_border() {
+        let mut frontier = Frontier::empty();
+        for i in 0..13u64 {
+            frontier.append(tlog::leaf_hash(&i.to_be_bytes())).unwrap();
+        }
+        // 13 = 8 + 4 + 1: three subtrees, the 8-leaf one first.
+        let border: Vec<Hash> = frontier.border_hashes().copied().collect();
+        let first_eight: Vec<Hash> = (0..8u64)
+            .map(|i| tlog::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        assert_eq!(border.len(), 3);
+        assert_eq!(border[0], tlog::merkle_root(&first_eight));
+        assert_eq!(border[2], tlog::leaf_hash(&12u64.to_be_bytes()));
+        let mut rebuilt = Frontier::from_border(13, border.clone()).unwrap();
+        assert_eq!(rebuilt, frontier);
+        let next = tlog::leaf_hash(b"next");
+        assert_eq!(
+            rebuilt.append(next).unwrap(),
+            frontier.append(next).unwrap()
+        );
+        assert_eq!(rebuilt.root(), frontier.root());
+
+        for wrong in [
+            &border[..2],
+            &[border[0], border[1], border[2], border[2]][..],
+        ] {
+            let err = Frontier::from_border(13, wrong.to_vec()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                AuditError::Tree {
+                    detail: format!(
+                        "a tree of 13 leaves has 3 border hashes, not {}",
+                        wrong.len()
+                    )
+                }
+                .to_string()
+            );
+        }
+        assert_eq!(
+            Frontier::from_border(0, Vec::new()).unwrap(),
+            Frontier::empty()
+        );
+    }
 }
