@@ -103,6 +103,18 @@ fn note_of(tree: &MemoryHashStore, n: u64, key: &SignerKey) -> Note {
         .unwrap()
 }
 
+/// `key`'s cosignature line of `text` at `time`, as a witness answers it.
+fn cosignature_line(text: &str, key: &SignerKey, time: u64) -> String {
+    let mut note = Note::new(text).unwrap();
+    note.cosign(key, time).unwrap();
+    format!("{}\n", note.signatures()[0])
+}
+
+/// A cosigner key named `name`, from a seed of `seed` bytes.
+fn cosigner(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, SignatureType::Cosignature, &[seed; 32]).unwrap()
+}
+
 /// The request body growing `tree` from `old` to `new`, signed by the log.
 fn body(tree: &MemoryHashStore, old: u64, new: u64) -> Vec<u8> {
     let proof = consistency_proof(tree, old, new).unwrap();
@@ -115,6 +127,14 @@ fn stored(tree: &MemoryHashStore, n: u64) -> WitnessedTree {
     WitnessedTree {
         size: n,
         root: tree_root(tree, n).unwrap(),
+    }
+}
+
+/// The reason of a 400 (`Malformed`) refusal; anything else fails the test.
+fn malformed_reason<T: std::fmt::Debug>(result: Result<T, WitnessRefusal>) -> String {
+    match result {
+        Err(WitnessRefusal::Malformed { reason }) => reason,
+        other => panic!("not malformed: {other:?}"),
     }
 }
 
@@ -233,12 +253,7 @@ fn tl_wit_005_witness_refusals_and_statuses() {
             &SignerKey::from_seed("example.com/mirror", SignatureType::Ed25519, &[4; 32]).unwrap(),
         )
         .unwrap();
-    extra
-        .cosign(
-            &SignerKey::from_seed("someone", SignatureType::Cosignature, &[3; 32]).unwrap(),
-            4,
-        )
-        .unwrap();
+    extra.cosign(&cosigner("someone", 3), 4).unwrap();
     let request = AddCheckpointRequest::new(0, vec![], extra).unwrap();
     answer(&witness, &request.to_bytes(), None, 1).unwrap();
 
@@ -252,12 +267,10 @@ fn tl_wit_005_witness_refusals_and_statuses() {
         assert_eq!(status(answer(&witness, bad, None, 1)), 400, "{bad:?}");
     }
     let huge = vec![b'a'; tlog::MAX_ADD_CHECKPOINT_BODY_BYTES + 1];
-    match answer(&witness, &huge, None, 1) {
-        Err(WitnessRefusal::Malformed { reason }) => {
-            assert_eq!(reason, "the body is 131073 bytes, more than 131072");
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        malformed_reason(answer(&witness, &huge, None, 1)),
+        "the body is 131073 bytes, more than 131072"
+    );
     let mut not_checkpoint = Note::new("hello\n").unwrap();
     not_checkpoint.sign(&log_signer()).unwrap();
     let request = AddCheckpointRequest::new(0, vec![], not_checkpoint).unwrap();
@@ -418,18 +431,8 @@ fn tl_wit_006_log_reads_cosignatures_and_conflicts() {
 
     // Other keys' lines (another witness, say an ML-DSA key) are left out,
     // and a repeated line counted once.
-    let mut other = Note::new(sent.text()).unwrap();
-    other
-        .cosign(
-            &SignerKey::from_seed("example.com/witness2", SignatureType::Cosignature, &[5; 32])
-                .unwrap(),
-            3,
-        )
-        .unwrap();
-    let mixed = format!(
-        "{}\n{ADD_CHECKPOINT_RESPONSE}{ADD_CHECKPOINT_RESPONSE}",
-        other.signatures()[0]
-    );
+    let other = cosignature_line(sent.text(), &cosigner("example.com/witness2", 5), 3);
+    let mixed = format!("{other}{ADD_CHECKPOINT_RESPONSE}{ADD_CHECKPOINT_RESPONSE}");
     let plain_key = SignerKey::from_seed(
         "example.com/witness1",
         SignatureType::Ed25519,
@@ -492,28 +495,19 @@ fn tl_wit_006_log_refuses_bad_answers() {
     assert!(err.is_alarm());
 
     // witness1's cosignature of the size-6 checkpoint, offered for size 8.
-    let mut six = Note::new(note_of(&tree, 6, &log_signer()).text()).unwrap();
-    six.cosign(&witness1_key(), 10).unwrap();
-    let err = read(format!("{}\n", six.signatures()[0]).as_bytes()).unwrap_err();
+    let six = cosignature_line(note_of(&tree, 6, &log_signer()).text(), &witness1_key(), 10);
+    let err = read(six.as_bytes()).unwrap_err();
     assert!(matches!(err, WitnessResponseError::BadCosignature { .. }));
     assert!(err.is_alarm());
 
     // A valid signature stating time 0.
-    let mut zero = Note::new(sent.text()).unwrap();
-    zero.cosign(&witness1_key(), 0).unwrap();
-    let err = read(format!("{}\n", zero.signatures()[0]).as_bytes()).unwrap_err();
+    let zero = cosignature_line(sent.text(), &witness1_key(), 0);
+    let err = read(zero.as_bytes()).unwrap_err();
     assert!(matches!(err, WitnessResponseError::BadCosignature { .. }));
 
     // Only another key's line.
-    let mut other = Note::new(sent.text()).unwrap();
-    other
-        .cosign(
-            &SignerKey::from_seed("example.com/witness2", SignatureType::Cosignature, &[5; 32])
-                .unwrap(),
-            3,
-        )
-        .unwrap();
-    let err = read(format!("{}\n", other.signatures()[0]).as_bytes()).unwrap_err();
+    let other = cosignature_line(sent.text(), &cosigner("example.com/witness2", 5), 3);
+    let err = read(other.as_bytes()).unwrap_err();
     assert_eq!(
         err,
         WitnessResponseError::NoCosignature {
@@ -524,16 +518,9 @@ fn tl_wit_006_log_refuses_bad_answers() {
     assert!(err.is_alarm());
     // Another key of witness1's name is another key too: not a bad
     // cosignature of ours, just no cosignature.
-    let mut impostor = Note::new(sent.text()).unwrap();
-    impostor
-        .cosign(
-            &SignerKey::from_seed("example.com/witness1", SignatureType::Cosignature, &[6; 32])
-                .unwrap(),
-            3,
-        )
-        .unwrap();
+    let impostor = cosignature_line(sent.text(), &cosigner("example.com/witness1", 6), 3);
     assert_eq!(
-        read(format!("{}\n", impostor.signatures()[0]).as_bytes()).unwrap_err(),
+        read(impostor.as_bytes()).unwrap_err(),
         WitnessResponseError::NoCosignature {
             witness: key.to_string(),
             lines: 1
@@ -541,11 +528,7 @@ fn tl_wit_006_log_refuses_bad_answers() {
     );
 
     // Bounds and shape: not alarms, the answer is just unusable.
-    let good = {
-        let mut n = Note::new(sent.text()).unwrap();
-        n.cosign(&witness1_key(), 11).unwrap();
-        format!("{}\n", n.signatures()[0])
-    };
+    let good = cosignature_line(sent.text(), &witness1_key(), 11);
     read(good.as_bytes()).unwrap();
     let many = good.repeat(MAX_COSIGNATURE_LINES + 1);
     assert_eq!(
@@ -721,10 +704,6 @@ fn tl_wit_005_the_largest_request_fits_the_body_limit() {
 
     let mut padded = body;
     padded.resize(tlog::MAX_ADD_CHECKPOINT_BODY_BYTES, b'\n');
-    match witness1().open_request(&padded) {
-        Err(WitnessRefusal::Malformed { reason }) => {
-            assert!(!reason.contains("more than"), "{reason}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = malformed_reason(witness1().open_request(&padded));
+    assert!(!reason.contains("more than"), "{reason}");
 }
