@@ -539,38 +539,26 @@ fn ga_024_device_memory_needs_kind_unmanaged_and_ordinal() {
         }
         .is_device_memory_of(1)
     );
-    for memory in [
-        MemoryKind::Host,
-        MemoryKind::Array,
-        MemoryKind::Unified,
-        MemoryKind::Simulated,
-        MemoryKind::Unknown,
+    for (memory, name) in [
+        (MemoryKind::Device, "device"),
+        (MemoryKind::Host, "host"),
+        (MemoryKind::Array, "array"),
+        (MemoryKind::Unified, "unified"),
+        (MemoryKind::Simulated, "simulated"),
+        (MemoryKind::Unknown, "unknown"),
     ] {
-        assert!(
-            !BufferPlacement {
-                memory,
-                ..device_memory
-            }
-            .is_device_memory_of(1),
+        assert_eq!(memory.to_string(), name);
+        let placement = BufferPlacement {
+            memory,
+            ..device_memory
+        };
+        assert_eq!(
+            placement.is_device_memory_of(1),
+            memory == MemoryKind::Device,
             "{memory:?}"
         );
     }
     let simulated = ten_mib().allocate(1).unwrap().placement().unwrap();
     assert_eq!(simulated.memory, MemoryKind::Simulated);
     assert!(!simulated.managed && !simulated.is_device_memory_of(0));
-    let names: Vec<String> = [
-        MemoryKind::Device,
-        MemoryKind::Host,
-        MemoryKind::Array,
-        MemoryKind::Unified,
-        MemoryKind::Simulated,
-        MemoryKind::Unknown,
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    assert_eq!(
-        names,
-        ["device", "host", "array", "unified", "simulated", "unknown"]
-    );
 }
